@@ -1,0 +1,175 @@
+"""TFactory settings, built from environment variables.
+
+Defaults need nothing installed: SQLite in WAL mode under $TFACTORY_HOME, the
+django-q2 ORM broker, offline engines, the bubblewrap sandbox when available.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def envbool(name: str, default: str = "False") -> bool:
+    return os.getenv(name, default).strip().lower() in ("1", "true", "yes", "on")
+
+
+def envint(name: str, default: str) -> int:
+    return int(os.getenv(name, default))
+
+
+def envsecret(name: str, default: str | None = None) -> str | None:
+    """Read a secret from NAME, or from the file named by NAME_FILE."""
+    if value := os.getenv(name):
+        return value
+    if path := os.getenv(f"{name}_FILE"):
+        return Path(path).read_text().strip()
+    return default
+
+
+TFACTORY_HOME = Path(os.getenv("TFACTORY_HOME", "~/.tfactory")).expanduser().resolve()
+# Tool environments and cached project environments outlive any one TFACTORY_HOME
+# (tests use a fresh home each, but should not rebuild Pynguin every time).
+TFACTORY_CACHE_DIR = (
+    Path(os.getenv("TFACTORY_CACHE_DIR", str(TFACTORY_HOME / "cache"))).expanduser().resolve()
+)
+# Where AIFactory keeps its spec folders: {root}/{project_id}/specs/{spec_id}/
+TFACTORY_AIFACTORY_ROOT = (
+    Path(os.getenv("TFACTORY_AIFACTORY_ROOT", "~/.aifactory/workspaces")).expanduser().resolve()
+)
+# auto | bwrap | none   (docker arrives with the Docker backend)
+TFACTORY_SANDBOX = os.getenv("TFACTORY_SANDBOX", "auto")
+TFACTORY_SANDBOX_MEMORY_MB = envint("TFACTORY_SANDBOX_MEMORY_MB", "4096")
+TFACTORY_SANDBOX_FILE_MB = envint("TFACTORY_SANDBOX_FILE_MB", "1024")
+# Seconds of engine search per changed module, and the whole functional lane's budget.
+TFACTORY_ENGINE_BUDGET_S = envint("TFACTORY_ENGINE_BUDGET_S", "60")
+TFACTORY_LANE_BUDGET_S = envint("TFACTORY_LANE_BUDGET_S", "600")
+TFACTORY_TEST_TIMEOUT_S = envint("TFACTORY_TEST_TIMEOUT_S", "30")
+TFACTORY_EVAL_RUNS = envint("TFACTORY_EVAL_RUNS", "3")
+# A running stage refreshes its heartbeat this often; the reaper fails tasks whose
+# heartbeat is older than TFACTORY_STALE_AFTER_S.
+TFACTORY_HEARTBEAT_S = envint("TFACTORY_HEARTBEAT_S", "10")
+TFACTORY_STALE_AFTER_S = envint("TFACTORY_STALE_AFTER_S", "300")
+
+TFACTORY_HOME.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    if key := envsecret("SECRET_KEY"):
+        return key
+    # A per-installation key kept beside the database, never in the repository.
+    key_file = TFACTORY_HOME / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = envbool("DEBUG", "False")
+ALLOWED_HOSTS = [h for h in os.getenv("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "tasks_app",
+    "agents_app",
+    "findings_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "tfactory.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "tfactory.wsgi.application"
+
+if os.getenv("DATABASE_URL"):
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.getenv("TFACTORY_DB_PATH", str(TFACTORY_HOME / "tfactory.sqlite3")),
+            "OPTIONS": {
+                # WAL lets the portal read while a worker writes; IMMEDIATE takes the
+                # write lock at BEGIN so two writers queue on the busy timeout instead
+                # of failing with "database is locked" halfway through a transaction.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = TFACTORY_HOME / "static"
+
+# django-q2: each pipeline stage is one job. retry > timeout > longest stage, one
+# attempt only: a job that dies is not re-run blindly; the reaper fails its task.
+Q_CLUSTER = {
+    "name": "tfactory",
+    "orm": "default",
+    "workers": envint("TFACTORY_WORKERS", "2"),
+    "timeout": envint("TFACTORY_STAGE_TIMEOUT_S", "3600"),
+    "retry": envint("TFACTORY_STAGE_TIMEOUT_S", "3600") + 600,
+    "max_attempts": 1,
+    "catch_up": False,
+    "save_limit": 1000,
+    "sync": envbool("TFACTORY_Q_SYNC", "False"),
+    "poll": 1,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    # stderr, never stdout: the MCP server speaks its protocol on stdout.
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}
+    },
+    "root": {"handlers": ["stderr"], "level": os.getenv("TFACTORY_LOG_LEVEL", "WARNING")},
+}
