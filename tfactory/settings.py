@@ -169,7 +169,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     # stderr, never stdout: the MCP server speaks its protocol on stdout.
     "handlers": {
-        "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "stream": "ext://sys.stderr",
+        }
     },
     "root": {"handlers": ["stderr"], "level": os.getenv("TFACTORY_LOG_LEVEL", "WARNING")},
 }

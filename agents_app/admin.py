@@ -1,0 +1,30 @@
+from django.contrib import admin
+
+from agents_app.models import GeneratedTest, PlanSubtask, TestPlan
+
+
+class PlanSubtaskInline(admin.TabularInline):
+    model = PlanSubtask
+    extra = 0
+    fields = ("subtask_id", "phase", "lane", "target", "criterion_id", "status")
+    readonly_fields = fields
+
+
+@admin.register(TestPlan)
+class TestPlanAdmin(admin.ModelAdmin):
+    list_display = ("id", "task", "created_at")
+    inlines = [PlanSubtaskInline]
+
+
+@admin.register(PlanSubtask)
+class PlanSubtaskAdmin(admin.ModelAdmin):
+    list_display = ("subtask_id", "plan", "lane", "target", "criterion_id", "status")
+    list_filter = ("lane", "status")
+    search_fields = ("target", "criterion_text")
+
+
+@admin.register(GeneratedTest)
+class GeneratedTestAdmin(admin.ModelAdmin):
+    list_display = ("test_id", "task", "lane", "engine", "verdict", "runs_passed", "lines_added")
+    list_filter = ("verdict", "lane", "engine")
+    search_fields = ("test_id", "target", "code")

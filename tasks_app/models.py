@@ -1,0 +1,165 @@
+"""Projects, tasks and the persisted event log of every task."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+# Ids end up in paths ($TFACTORY_HOME/workspaces/{project_id}/specs/{spec_id}/), so they
+# are slugs: letters, digits, '.', '_' and '-', starting with a letter or digit, no '..'.
+SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def slug_problem(value: object, what: str) -> str | None:
+    """Return why `value` is not a usable id, or None when it is fine."""
+    if not isinstance(value, str) or not value:
+        return f"{what} is empty; give a slug such as 'my-project'"
+    if "/" in value or "\\" in value:
+        return f"{what} {value!r} contains a path separator; ids are slugs (letters, digits, . _ -)"
+    if ".." in value:
+        return f"{what} {value!r} contains '..'; ids are slugs (letters, digits, . _ -)"
+    if not SLUG_RE.match(value):
+        return (
+            f"{what} {value!r} is not a slug: use letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit, at most 100 characters"
+        )
+    return None
+
+
+def validate_slug(value: str) -> None:
+    if problem := slug_problem(value, "id"):
+        raise ValidationError(problem)
+
+
+class Project(models.Model):
+    id = models.CharField(primary_key=True, max_length=100, validators=[validate_slug])
+    name = models.CharField(max_length=200, blank=True)
+    repo_path = models.CharField(max_length=1000, help_text="Local path of the git repository")
+    default_base_ref = models.CharField(max_length=200, default="main")
+    spec_root = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text="AIFactory workspaces root; empty means TFACTORY_AIFACTORY_ROOT",
+    )
+    test_dir = models.CharField(max_length=300, default="tests/tfactory/{spec_id}")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def repo(self) -> Path:
+        return Path(self.repo_path)
+
+
+class Task(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        PLANNING = "planning"
+        GENERATING = "generating"
+        RUNNING = "running"
+        EVALUATING = "evaluating"
+        TRIAGING = "triaging"
+        DELIVERING = "delivering"
+        DONE = "done"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    TERMINAL = (Status.DONE, Status.FAILED, Status.CANCELLED)
+
+    class SpecSource(models.TextChoices):
+        AIFACTORY = "aifactory"
+        FILE = "file"
+        INLINE = "inline"
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="tasks")
+    spec_id = models.CharField(max_length=100, validators=[validate_slug])
+    branch = models.CharField(max_length=250)
+    base_ref = models.CharField(max_length=250)
+    head_sha = models.CharField(max_length=64, blank=True)
+    base_sha = models.CharField(max_length=64, blank=True)
+    spec_source = models.CharField(max_length=20, choices=SpecSource.choices)
+    spec_origin = models.CharField(max_length=1000, blank=True, help_text="Where the spec was read")
+
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    # {lane: {status, started_at, finished_at, duration_s, summary}}
+    lanes = models.JSONField(default=dict, blank=True)
+    # The stage a job has been queued for and not yet claimed ("" when none): a worker
+    # claims it with a conditional UPDATE, so a duplicated job finds nothing to do.
+    queued_stage = models.CharField(max_length=20, blank=True)
+    claimed_by = models.CharField(max_length=100, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+
+    mode = models.CharField(max_length=100, default="offline")
+    sandbox = models.JSONField(default=dict, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    usage = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    workspace = models.CharField(max_length=1000, blank=True)
+    worktree = models.CharField(max_length=1000, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "spec_id"])]
+
+    def __str__(self) -> str:
+        return f"task {self.pk} {self.project_id}/{self.spec_id}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+    @property
+    def workspace_path(self) -> Path:
+        return Path(self.workspace)
+
+    @property
+    def worktree_path(self) -> Path:
+        return Path(self.worktree)
+
+    @property
+    def duration_s(self) -> float | None:
+        if not self.started_at:
+            return None
+        end = self.finished_at or timezone.now()
+        return round((end - self.started_at).total_seconds(), 3)
+
+
+class TaskEvent(models.Model):
+    """One log line or status change. The id only grows, so readers resume after it."""
+
+    class Kind(models.TextChoices):
+        LOG = "log"
+        STATUS = "status"
+        LANE = "lane"
+
+    id = models.BigAutoField(primary_key=True)
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events")
+    created_at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.LOG)
+    level = models.CharField(max_length=10, default="info")
+    stage = models.CharField(max_length=20, blank=True)
+    message = models.TextField()
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["task", "id"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} [{self.stage or '-'}] {self.message[:80]}"
