@@ -1,0 +1,26 @@
+"""Sandboxed execution of untrusted, generated code. See ``base`` for the contract.
+
+Backends: ``bwrap`` (bubblewrap), ``none`` (explicit opt-in, unsandboxed); Docker later.
+"""
+
+from agents_app.sandbox.base import (
+    SANDBOX_CHOICES,
+    Limits,
+    Mount,
+    RunResult,
+    Sandbox,
+    SandboxError,
+    SandboxUnavailable,
+    get_sandbox,
+)
+
+__all__ = [
+    "SANDBOX_CHOICES",
+    "Limits",
+    "Mount",
+    "RunResult",
+    "Sandbox",
+    "SandboxError",
+    "SandboxUnavailable",
+    "get_sandbox",
+]
