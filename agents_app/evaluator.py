@@ -1,0 +1,468 @@
+"""Evaluator: decides each candidate's verdict from deterministic evidence only.
+
+- Runs: green in every run -> candidate; an assertion failure in every run -> flag (a
+  possible bug on the feature branch, reported as such); errors in every run ->
+  reject; mixed -> flaky, reject.
+- Tests with no assertion at all check nothing -> reject.
+- Coverage of the changed lines (and of the branches that start on them) before (the
+  existing suite) and after (plus the kept tests); the smallest set of green tests that
+  reaches the same changed-line coverage is kept (greedy set cover); every other test
+  gets the reason it was dropped.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agents_app.engines import repair
+from agents_app.models import GeneratedTest
+from agents_app.pipeline import StageContext
+from tasks_app.workspace import read_json, write_json, write_text
+
+LANE = "functional"
+
+Element = tuple  # ("L", path, line) | ("B", path, src, dst)
+
+
+@dataclass
+class Changed:
+    """The changed executable lines and branch arcs, per file (repository-relative)."""
+
+    lines: dict[str, set[int]] = field(default_factory=dict)
+    arcs: dict[str, set[tuple[int, int]]] = field(default_factory=dict)
+
+    def elements(self) -> set[Element]:
+        out: set[Element] = set()
+        for path, lines in self.lines.items():
+            out |= {("L", path, n) for n in lines}
+        for path, arcs in self.arcs.items():
+            out |= {("B", path, a, b) for a, b in arcs}
+        return out
+
+
+def changed_elements(plan: dict[str, Any], export: dict[str, Any], repo: str) -> Changed:
+    added: dict[str, set[int]] = defaultdict(set)
+    for t in plan.get("targets", []):
+        added[t["path"]].update(t["changed_lines"])
+    ch = Changed()
+    for abs_path, info in export.get("files", {}).items():
+        rel = _rel(abs_path, repo)
+        if rel not in added or "statements" not in info:
+            continue
+        lines = set(info["statements"]) & added[rel]
+        branch_lines = set(info.get("branch_lines", [])) & added[rel]
+        ch.lines[rel] = lines
+        ch.arcs[rel] = {
+            (a, b)
+            for a, b in (tuple(x) for x in info.get("arcs_possible", []))
+            if a in branch_lines
+        }
+    return ch
+
+
+def _rel(path: str, repo: str) -> str:
+    prefix = repo.rstrip("/") + "/"
+    return path[len(prefix) :] if path.startswith(prefix) else path
+
+
+def covered_by_context(
+    export: dict[str, Any], repo: str, changed: Changed
+) -> dict[str, set[Element]]:
+    """context name -> the changed elements it covered."""
+    out: dict[str, set[Element]] = defaultdict(set)
+    for abs_path, info in export.get("files", {}).items():
+        rel = _rel(abs_path, repo)
+        lines = changed.lines.get(rel, set())
+        arcs = changed.arcs.get(rel, set())
+        for ctx_name, cov in info.get("contexts", {}).items():
+            hit = {("L", rel, n) for n in cov.get("lines", []) if n in lines}
+            hit |= {
+                ("B", rel, a, b)
+                for a, b in (tuple(x) for x in cov.get("arcs", []))
+                if (a, b) in arcs
+            }
+            out[ctx_name] |= hit
+    return out
+
+
+def pct(covered: int, total: int) -> float | None:
+    return round(100.0 * covered / total, 2) if total else None
+
+
+def coverage_figures(elements: set[Element], changed: Changed) -> dict[str, Any]:
+    total_lines = sum(len(v) for v in changed.lines.values())
+    total_arcs = sum(len(v) for v in changed.arcs.values())
+    lines = sum(1 for e in elements if e[0] == "L")
+    arcs = sum(1 for e in elements if e[0] == "B")
+    return {
+        "line_pct": pct(lines, total_lines),
+        "branch_pct": pct(arcs, total_arcs),
+        "lines_covered": lines,
+        "branches_covered": arcs,
+    }
+
+
+@dataclass
+class Outcome:
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    xfailed: int = 0
+    missing: int = 0
+    failures: list[str] = field(default_factory=list)
+    exc_types: list[str] = field(default_factory=list)
+    runs: list[str] = field(default_factory=list)  # per run: passed / failed / ...
+
+
+def collect_outcomes(runs: list[dict[str, Any]], nodeid_for: dict[str, str]) -> dict[str, Outcome]:
+    """test_id -> Outcome across the candidate runs."""
+    outcomes: dict[str, Outcome] = {tid: Outcome() for tid in nodeid_for}
+    for i, run in enumerate(runs):
+        by_node = {t["nodeid"]: t for t in run.get("tests", [])}
+        collect_errors = {e["nodeid"]: e["error"] for e in run.get("collect_errors", [])}
+        for tid, nodeid in nodeid_for.items():
+            o = outcomes[tid]
+            rec = by_node.get(nodeid)
+            label = f"run {i + 1} ({run.get('order', '?')})"
+            if rec is None:
+                o.missing += 1
+                o.runs.append("missing")
+                file_node = nodeid.split("::")[0]
+                err = collect_errors.get(file_node)
+                if err:
+                    last = err.strip().splitlines()[-1] if err.strip() else err
+                    o.failures.append(f"{label}: could not be collected: {last[:300]}")
+                    o.exc_types.append("CollectionError")
+                elif run.get("timed_out"):
+                    o.failures.append(f"{label}: the run hit its time limit before this test")
+                    o.exc_types.append("Timeout")
+                else:
+                    o.failures.append(f"{label}: not reported")
+                    o.exc_types.append("Missing")
+                continue
+            outcome = rec.get("outcome")
+            o.runs.append(outcome)
+            if outcome == "passed":
+                o.passed += 1
+            elif outcome in ("skipped", "xfailed"):
+                o.skipped += 1
+                o.xfailed += outcome == "xfailed"
+            else:
+                o.failed += 1
+                exc = rec.get("exc_type") or "Error"
+                if rec.get("phase") and rec.get("phase") != "call":
+                    exc = f"{exc} (in {rec['phase']})"
+                o.exc_types.append(exc)
+                o.failures.append(f"{label}: {(rec.get('message') or exc)[:300]}")
+    return outcomes
+
+
+def has_assertion(code: str) -> bool:
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assert):
+            return True
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+            if name in ("raises", "warns", "approx") or name.startswith("assert"):
+                return True
+    return False
+
+
+def imported_modules(source: str) -> set[str]:
+    found: set[str] = set()
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return found
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+def minimise(
+    green: dict[str, set[Element]], baseline: set[Element], code_len: dict[str, int]
+) -> tuple[list[tuple[str, set[Element]]], set[Element]]:
+    """Greedy set cover: the tests that together reach all the coverage the green
+    tests add beyond the baseline, each with the elements it contributed."""
+    remaining = set().union(*green.values()) - baseline if green else set()
+    reached = set(remaining)
+    kept: list[tuple[str, set[Element]]] = []
+    pool = dict(green)
+    while remaining and pool:
+        best = max(
+            pool,
+            key=lambda t: (len(pool[t] & remaining), -code_len.get(t, 0), _neg(t)),
+        )
+        gain = pool[best] & remaining
+        if not gain:
+            break
+        kept.append((best, gain))
+        remaining -= gain
+        del pool[best]
+    return kept, reached
+
+
+def _neg(test_id: str) -> tuple:
+    # deterministic tie-break: lexicographically smallest id wins under max()
+    return tuple(-ord(c) for c in test_id)
+
+
+def describe_elements(elements: set[Element], limit: int = 12) -> str:
+    lines: dict[str, list[int]] = defaultdict(list)
+    branches = 0
+    for e in elements:
+        if e[0] == "L":
+            lines[e[1]].append(e[2])
+        else:
+            branches += 1
+    parts = []
+    for path in sorted(lines):
+        nums = sorted(lines[path])
+        shown = ",".join(str(n) for n in nums[:limit]) + ("…" if len(nums) > limit else "")
+        parts.append(f"{path}:{shown}")
+    text = "; ".join(parts) if parts else "no lines"
+    return text + (f" and {branches} branch(es)" if branches else "")
+
+
+def run(ctx: StageContext) -> None:
+    task = ctx.task
+    ws = ctx.ws
+    plan = read_json(ws.test_plan)
+    index = read_json(ws.runs / "index.json")
+    repo = index["scratch_repo"]
+    baseline_run = read_json(ws.runs / "baseline.json")
+    cand_runs = [read_json(ws.root / p) for p in index["candidate_runs"]]
+
+    export_for_changes = (
+        (cand_runs[0].get("coverage") if cand_runs else baseline_run.get("coverage"))
+        or baseline_run.get("coverage")
+        or {"files": {}}
+    )
+    changed = changed_elements(plan, export_for_changes, repo)
+    base_cov = covered_by_context(baseline_run.get("coverage") or {}, repo, changed)
+    baseline = set().union(*base_cov.values()) if base_cov else set()
+
+    tests = list(GeneratedTest.objects.filter(task=task, lane=LANE))
+    cand_dir = index["candidate_dir"]
+    nodeid_for = {t.test_id: f"{cand_dir}/{Path(t.file).name}::{t.name}" for t in tests}
+    outcomes = collect_outcomes(cand_runs, nodeid_for)
+    n_runs = len(cand_runs)
+
+    cand_cov = covered_by_context(
+        (cand_runs[0].get("coverage") if cand_runs else {}) or {}, repo, changed
+    )
+    # lines run while a test file was imported (module bodies, def lines) belong to
+    # every test whose file imports that module
+    module_files = {t["module"]: t["path"] for t in plan.get("targets", [])}
+    import_time = cand_cov.get("", set())
+    file_imports: dict[str, set[str]] = {}
+    for t in tests:
+        if t.file not in file_imports:
+            file_imports[t.file] = imported_modules((ws.root / t.file).read_text())
+
+    def elements_of(t: GeneratedTest) -> set[Element]:
+        own = set(cand_cov.get(nodeid_for[t.test_id], set()))
+        for mod in file_imports.get(t.file, set()):
+            if path := module_files.get(mod):
+                own |= {e for e in import_time if e[1] == path}
+        return own
+
+    verdicts: dict[str, tuple[str, list[str]]] = {}
+    green: dict[str, set[Element]] = {}
+    elements: dict[str, set[Element]] = {}
+    for t in tests:
+        o = outcomes[t.test_id]
+        elements[t.test_id] = elements_of(t)
+        runs_text = f"{o.passed}/{n_runs} runs passed"
+        if n_runs and o.passed == n_runs:
+            if not has_assertion(t.code):
+                verdicts[t.test_id] = (
+                    "reject",
+                    [runs_text, "checks nothing: no assert, pytest.raises or assert* call"],
+                )
+            else:
+                green[t.test_id] = elements[t.test_id]
+        elif (
+            n_runs
+            and o.failed == n_runs
+            and all(e.startswith("AssertionError") for e in o.exc_types)
+        ):
+            verdicts[t.test_id] = (
+                "flag",
+                [
+                    f"fails on the feature branch in {o.failed}/{n_runs} runs with an assertion "
+                    "failure: a possible bug in the change, or a wrong expectation — review it",
+                    o.failures[0],
+                ],
+            )
+        elif n_runs and o.failed + o.missing == n_runs and o.passed == 0:
+            kinds = sorted(set(o.exc_types))
+            timeout = any("Timeout" in k or "Failed: Timeout" in k for k in kinds)
+            reason = (
+                "exceeded the per-test time limit in every run"
+                if timeout
+                else f"errors in every run ({', '.join(kinds)}): the test is broken"
+            )
+            verdicts[t.test_id] = ("reject", [reason, o.failures[0]])
+        elif n_runs and o.xfailed == n_runs:
+            verdicts[t.test_id] = (
+                "reject",
+                [
+                    "marked xfail by the engine: the code raised an exception the engine did not "
+                    "expect for these inputs; it pins no behaviour"
+                ],
+            )
+        elif n_runs and o.skipped == n_runs:
+            verdicts[t.test_id] = ("reject", ["skipped in every run"])
+        elif not n_runs:
+            verdicts[t.test_id] = ("reject", ["was not run"])
+        else:
+            detail = ", ".join(f"run {i + 1}: {r}" for i, r in enumerate(o.runs))
+            reasons = [f"flaky: {runs_text} ({detail}); order and hash seed differ per run"]
+            if o.failures:
+                reasons.append(o.failures[0])
+            verdicts[t.test_id] = ("reject", reasons)
+
+    code_len = {t.test_id: len(t.code) for t in tests}
+    kept, reached = minimise(green, baseline, code_len)
+    kept_ids = {tid for tid, _ in kept}
+    gains = dict(kept)
+    for tid, elems in green.items():
+        if tid in kept_ids:
+            gain = gains[tid]
+            verdicts[tid] = (
+                "accept",
+                [
+                    f"passed {n_runs}/{n_runs} runs (three orders, three hash seeds)",
+                    f"adds coverage of changed code: {describe_elements(gain)}",
+                ],
+            )
+        elif not (elems - baseline):
+            verdicts[tid] = (
+                "reject",
+                [
+                    f"passed {n_runs}/{n_runs} runs",
+                    "adds no changed-line coverage beyond the existing suite",
+                ],
+            )
+        else:
+            covering = [k for k, g in kept if g & elems][:3]
+            verdicts[tid] = (
+                "reject",
+                [
+                    f"passed {n_runs}/{n_runs} runs",
+                    "redundant: the changed lines it covers are already covered by kept tests "
+                    + ", ".join(c.split("::")[-1] for c in covering),
+                ],
+            )
+
+    targets = plan.get("targets", [])
+    for t in tests:
+        verdict, reasons = verdicts[t.test_id]
+        o = outcomes[t.test_id]
+        gain = gains.get(t.test_id, set())
+        t.verdict = verdict
+        t.reasons = reasons
+        t.runs_passed = o.passed
+        t.runs_failed = o.failed + o.missing
+        t.lines_added = sum(1 for e in gain if e[0] == "L")
+        t.branches_added = sum(1 for e in gain if e[0] == "B")
+        t.target, t.criterion_ids = _targets_hit(elements[t.test_id], targets)
+    GeneratedTest.objects.bulk_update(
+        tests,
+        [
+            "verdict",
+            "reasons",
+            "runs_passed",
+            "runs_failed",
+            "lines_added",
+            "branches_added",
+            "target",
+            "criterion_ids",
+        ],
+    )
+
+    after = baseline | set().union(*(g for _, g in kept)) if kept else set(baseline)
+    summary = {
+        "changed_lines": sum(len(v) for v in changed.lines.values()),
+        "changed_branches": sum(len(v) for v in changed.arcs.values()),
+        "before": coverage_figures(baseline, changed),
+        "after": coverage_figures(after, changed),
+        "reachable_by_candidates": coverage_figures(baseline | reached, changed),
+        "uncovered_after": describe_elements(changed.elements() - after, limit=40),
+        "files": {
+            path: {
+                "changed_lines": sorted(changed.lines[path]),
+                "covered_before": sorted(e[2] for e in baseline if e[0] == "L" and e[1] == path),
+                "covered_after": sorted(e[2] for e in after if e[0] == "L" and e[1] == path),
+            }
+            for path in sorted(changed.lines)
+        },
+    }
+    write_json(ws.runs / "coverage.json", summary)
+    _write_accepted(ws.root, tests)
+
+    counts = defaultdict(int)
+    for t in tests:
+        counts[t.verdict] += 1
+    before, after_f = summary["before"]["line_pct"], summary["after"]["line_pct"]
+    text = (
+        f"{counts['accept']} accepted, {counts['reject']} rejected, {counts['flag']} flagged; "
+        f"changed-line coverage {_fmt(before)} -> {_fmt(after_f)}"
+    )
+    ctx.emit(text)
+    ctx.set_lane(
+        LANE,
+        "done",
+        text,
+        accepted=counts["accept"],
+        rejected=counts["reject"],
+        flagged=counts["flag"],
+    )
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}%"
+
+
+def _targets_hit(elems: set[Element], targets: list[dict]) -> tuple[str, list[str]]:
+    hits: dict[str, int] = defaultdict(int)
+    crits: set[str] = set()
+    for t in targets:
+        mine = set(t["changed_lines"])
+        n = sum(1 for e in elems if e[0] == "L" and e[1] == t["path"] and e[2] in mine)
+        if n and t["kind"] != "module":
+            hits[t["target"]] = n
+            crits.update(t.get("criteria", []))
+    if not hits:
+        return "", []
+    primary = max(sorted(hits), key=lambda k: hits[k])
+    return primary, sorted(crits)
+
+
+def _write_accepted(root: Path, tests: list[GeneratedTest]) -> None:
+    """The accepted tests, file by file, ready to commit: tests/functional/accepted/."""
+    by_file: dict[str, set[str]] = defaultdict(set)
+    for t in tests:
+        if t.verdict == "accept":
+            by_file[t.file].add(t.name)
+    out = root / "tests" / LANE / "accepted"
+    if out.exists():
+        for old in out.glob("*.py"):
+            old.unlink()
+    for rel, names in by_file.items():
+        source = (root / rel).read_text()
+        write_text(out / Path(rel).name, repair.keep_only(source, names))

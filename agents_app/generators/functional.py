@@ -1,0 +1,204 @@
+"""Functional lane generator, offline: the registry's engines over each changed module.
+
+Candidates are written under the task's tests/functional/ (one file per module and
+engine) and recorded as GeneratedTest rows with verdict "pending"; the evaluator
+decides. Engines run inside the sandbox with the project's environment.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from django.conf import settings
+
+from agents_app import registry
+from agents_app.engines import EngineJob, line_ranges, repair
+from agents_app.models import GeneratedTest
+from agents_app.pipeline import StageContext, StageError
+from agents_app.project_env import ProjectEnvError, ensure_project_env
+from agents_app.runtime import TaskRuntime, engine_budget, ensure_worktree, task_scratch
+from agents_app.sandbox import SandboxError
+from agents_app.toolenvs import ToolEnvError, ensure_tool_env
+from tasks_app.models import Task
+from tasks_app.workspace import read_json, write_json
+
+LANE = "functional"
+
+
+def build_runtime(ctx: StageContext) -> TaskRuntime:
+    """Worktree, scratch, sandbox and the project's cached environment for a stage."""
+    task = ctx.task
+    worktree = ensure_worktree(task)
+    try:
+        sandbox = ctx.sandbox
+    except SandboxError as exc:
+        raise StageError(str(exc)) from exc
+    if task.sandbox != sandbox.describe():
+        task.sandbox = sandbox.describe()
+        Task.objects.filter(pk=task.pk).update(sandbox=task.sandbox)
+    rt = TaskRuntime(
+        task=task, sandbox=sandbox, worktree=worktree, scratch=task_scratch(task), cancel=ctx.cancel
+    )
+    try:
+        rt.project_env = ensure_project_env(
+            worktree, sandbox, Path(settings.TFACTORY_CACHE_DIR), emit=ctx.emit
+        )
+    except ProjectEnvError as exc:
+        raise StageError(f"the project's dependencies could not be installed: {exc}") from exc
+    return rt
+
+
+def jobs_from_plan(plan: dict, worktree: Path, roots: list[str], budget: int) -> list[EngineJob]:
+    by_module: dict[str, dict] = defaultdict(
+        lambda: {"qualnames": [], "classes": set(), "lines": set(), "path": ""}
+    )
+    for t in plan.get("targets", []):
+        entry = by_module[t["module"]]
+        entry["path"] = t["path"]
+        entry["qualnames"].append(t["qualname"])
+        if t["kind"] == "class":
+            entry["classes"].add(t["qualname"])
+        entry["lines"].update(t["changed_lines"])
+    jobs = []
+    for module, entry in sorted(by_module.items()):
+        if all(q == "<module>" for q in entry["qualnames"]):
+            # only module-level lines changed (imports, constants): importing the
+            # module covers them; there is no callable to search tests for
+            continue
+        root = _root_for(entry["path"], module, worktree, roots)
+        jobs.append(
+            EngineJob(
+                module=module,
+                path=entry["path"],
+                qualnames=tuple(entry["qualnames"]),
+                classes=frozenset(entry["classes"]),
+                line_ranges=line_ranges(entry["lines"]),
+                import_root=root,
+                budget_s=budget,
+            )
+        )
+    return jobs
+
+
+def _root_for(path: str, module: str, worktree: Path, roots: list[str]) -> Path:
+    for r in roots:
+        base = (worktree / r).resolve()
+        candidate = base / Path(*module.split("."))
+        if (worktree / path).resolve() in (candidate.with_suffix(".py"), candidate / "__init__.py"):
+            return base
+    return (worktree / roots[0]).resolve()
+
+
+def run(ctx: StageContext) -> None:
+    task = ctx.task
+    ctx.set_lane(LANE, "running")
+    tools = registry.tools_for("python")
+    plan = read_json(ctx.ws.test_plan)
+    out_dir = ctx.ws.tests / LANE
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # a rerun starts from a clean slate for this lane
+    GeneratedTest.objects.filter(task=task, lane=LANE).delete()
+    for old in out_dir.glob("*.py"):
+        old.unlink()
+
+    if not plan.get("targets"):
+        ctx.emit.warn("no changed Python symbols to generate tests for")
+        return
+
+    rt = build_runtime(ctx)
+    from agents_app.runtime import import_roots
+
+    budget = engine_budget(task)
+    lane_budget = int(task.options.get("lane_budget_s", settings.TFACTORY_LANE_BUDGET_S))
+    jobs = jobs_from_plan(plan, rt.worktree, import_roots(task), budget)
+    deadline = time.monotonic() + lane_budget
+    engine_runs = []
+    total = 0
+    for engine_name in tools.functional_engines:
+        try:
+            tool = ensure_tool_env(engine_name, emit=ctx.emit)
+        except ToolEnvError as exc:
+            ctx.emit.warn(f"{engine_name} is unavailable: {exc}")
+            engine_runs.append({"engine": engine_name, "error": str(exc)})
+            continue
+        engine = registry.engine(engine_name)
+        for job in jobs:
+            ctx.check_cancelled()
+            remaining = int(deadline - time.monotonic())
+            if remaining < 5:
+                ctx.emit.warn(f"lane budget spent; {engine_name} skipped {job.module}")
+                engine_runs.append(
+                    {"engine": engine_name, "module": job.module, "error": "lane budget spent"}
+                )
+                continue
+            job_budget = min(job.budget_s, remaining)
+            ctx.emit(f"{engine_name}: generating tests for {job.module} ({job_budget}s budget)")
+            out = engine.generate(rt, tool, _with_budget(job, job_budget))
+            ctx.check_cancelled()
+            record = {
+                "engine": engine_name,
+                "module": job.module,
+                "duration_s": round(out.duration_s, 2),
+                "error": out.error,
+                "notes": list(out.notes),
+            }
+            if out.source is None:
+                ctx.emit.warn(f"{engine_name} on {job.module}: {out.error}; {out.log_tail[-500:]}")
+                engine_runs.append(record)
+                continue
+            n = _store(ctx, out_dir, engine_name, job, out.source, record)
+            total += n
+            ctx.emit(
+                f"{engine_name}: {n} candidate test(s) for {job.module} in {out.duration_s:.0f}s"
+            )
+            engine_runs.append(record)
+    write_json(ctx.ws.runs / "generation.json", {"lane": LANE, "engines": engine_runs})
+    ctx.emit(f"{total} candidate test(s) generated")
+
+
+def _with_budget(job: EngineJob, budget: int) -> EngineJob:
+    from dataclasses import replace
+
+    return replace(job, budget_s=budget)
+
+
+def _store(
+    ctx: StageContext, out_dir: Path, engine: str, job: EngineJob, source: str, record: dict
+) -> int:
+    module_source = (ctx.task.worktree_path / job.path).read_text()
+    try:
+        fixed = repair.prepare(source, job.module, module_source)
+    except SyntaxError as exc:
+        record["error"] = f"output is not valid Python: {exc}"
+        ctx.emit.warn(f"{engine} on {job.module}: {record['error']}")
+        return 0
+    record["notes"] += fixed.notes
+    for note in fixed.notes:
+        ctx.emit(f"{engine} on {job.module}: {note}")
+    filename = f"test_{job.module.replace('.', '_')}_{engine}.py"
+    header = (
+        f"# Generated by TFactory ({engine}, offline) for {job.module}.\n"
+        "# Regression tests: they pin the feature branch's current behaviour.\n"
+    )
+    path = out_dir / filename
+    path.write_text(header + fixed.source)
+    rel = ctx.ws.rel(path)
+    rows = [
+        GeneratedTest(
+            task=ctx.task,
+            test_id=f"{rel}::{name}",
+            lane=LANE,
+            engine=engine,
+            file=rel,
+            name=name,
+            target="",
+            code=code,
+        )
+        for name, code in repair.test_functions(header + fixed.source)
+    ]
+    GeneratedTest.objects.bulk_create(rows)
+    record["file"] = rel
+    record["tests"] = len(rows)
+    return len(rows)

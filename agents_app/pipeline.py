@@ -1,0 +1,313 @@
+"""Runs the pipeline's stages: claim, heartbeat, run, hand over to the next stage.
+
+Planner -> generators -> executor -> evaluator -> triager. Each stage is one durable job;
+the same `run_stage` serves the django-q2 workers and the foreground CLI. A stage gets a
+StageContext (the task, an `emit` callable, a cancel flag) and never imports views.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from tasks_app import git
+from tasks_app.events import Emitter, emit_event
+from tasks_app.models import Task, TaskEvent
+from tasks_app.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+STAGES = ("planning", "generating", "running", "evaluating", "triaging")
+ACTIVE = STAGES + ("delivering",)
+
+
+class Cancelled(Exception):
+    """The task was cancelled while a stage ran."""
+
+
+class StageError(Exception):
+    """A stage failed for a reason a person can act on; the message says which."""
+
+
+@dataclass
+class StageContext:
+    task: Task
+    stage: str
+    emit: Emitter
+    cancel: threading.Event = field(default_factory=threading.Event)
+    _sandbox: Any = None
+
+    @property
+    def ws(self) -> Workspace:
+        return Workspace(self.task.workspace_path)
+
+    def check_cancelled(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled()
+
+    @property
+    def sandbox(self) -> Any:
+        """The task's sandbox backend, chosen once per stage from TFACTORY_SANDBOX."""
+        if self._sandbox is None:
+            from agents_app.sandbox import Limits, get_sandbox
+
+            self._sandbox = get_sandbox(
+                self.task.options.get("sandbox") or settings.TFACTORY_SANDBOX,
+                Limits(
+                    memory_mb=settings.TFACTORY_SANDBOX_MEMORY_MB,
+                    file_mb=settings.TFACTORY_SANDBOX_FILE_MB,
+                ),
+            )
+        return self._sandbox
+
+    def set_lane(self, lane: str, status: str, summary: str | None = None, **extra: Any) -> None:
+        set_lane(self.task, lane, status, summary, stage=self.stage, **extra)
+
+    def option(self, name: str, default: Any) -> Any:
+        return self.task.options.get(name, default)
+
+
+def set_lane(
+    task: Task, lane: str, status: str, summary: str | None = None, stage: str = "", **extra: Any
+) -> None:
+    task.refresh_from_db(fields=["lanes"])
+    lanes = dict(task.lanes)
+    entry = dict(lanes.get(lane, {}))
+    now = timezone.now()
+    if status == "running":
+        entry = {"status": "running", "started_at": now.isoformat()}
+    else:
+        entry["status"] = status
+        if entry.get("started_at") and status in ("done", "failed", "cancelled", "skipped"):
+            entry["finished_at"] = now.isoformat()
+            started = timezone.datetime.fromisoformat(entry["started_at"])
+            entry["duration_s"] = round((now - started).total_seconds(), 3)
+    if summary is not None:
+        entry["summary"] = summary
+    entry.update(extra)
+    lanes[lane] = entry
+    task.lanes = lanes
+    Task.objects.filter(pk=task.pk).update(lanes=lanes)
+    emit_event(
+        task,
+        f"lane {lane}: {status}" + (f" — {summary}" if summary else ""),
+        kind=TaskEvent.Kind.LANE,
+        stage=stage,
+        data={"lane": lane, "status": status},
+    )
+
+
+def _stage_function(stage: str) -> Callable[[StageContext], None]:
+    from agents_app import evaluator, executor, planner, triager
+    from agents_app.generators import functional
+
+    return {
+        "planning": planner.run,
+        "generating": functional.run,
+        "running": executor.run,
+        "evaluating": evaluator.run,
+        "triaging": triager.run,
+    }[stage]
+
+
+def next_stage(stage: str) -> str | None:
+    i = STAGES.index(stage)
+    return STAGES[i + 1] if i + 1 < len(STAGES) else None
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+class Heartbeat(threading.Thread):
+    """Refreshes the claim while a stage runs; notices cancellation and a lost claim."""
+
+    def __init__(self, task_id: int, worker: str, cancel: threading.Event):
+        super().__init__(name=f"heartbeat-{task_id}", daemon=True)
+        self.task_id = task_id
+        self.worker = worker
+        self.cancel = cancel
+        self.stopped = threading.Event()
+        self.lost = False
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(settings.TFACTORY_HEARTBEAT_S):
+                alive = Task.objects.filter(pk=self.task_id, claimed_by=self.worker).update(
+                    heartbeat_at=timezone.now()
+                )
+                if not alive:
+                    # the reaper or a cancel took the task away from this worker
+                    self.lost = True
+                    self.cancel.set()
+                    return
+                if Task.objects.filter(pk=self.task_id, cancel_requested=True).exists():
+                    self.cancel.set()
+        except Exception:  # a heartbeat must never take the stage down with it
+            log.exception("heartbeat for task %s failed", self.task_id)
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=5)
+
+
+def run_stage(task_id: int, stage: str, *, worker: str | None = None) -> str | None:
+    """Claim `stage` of the task, run it, and queue the next one.
+
+    Returns the next stage to run, or None when the task ended or someone else had
+    already claimed this stage.
+    """
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}")
+    worker = worker or worker_name()
+    now = timezone.now()
+    claimed = Task.objects.filter(pk=task_id, queued_stage=stage, cancel_requested=False).update(
+        queued_stage="",
+        status=stage,
+        claimed_by=worker,
+        heartbeat_at=now,
+        started_at=Coalesce("started_at", now),
+    )
+    if not claimed:
+        # another process got there first, or the task was cancelled meanwhile
+        return None
+    task = Task.objects.select_related("project").get(pk=task_id)
+    emit_event(task, f"stage {stage} started", kind="status", stage=stage, data={"status": stage})
+    ctx = StageContext(task=task, stage=stage, emit=Emitter(task, stage))
+    beat = Heartbeat(task_id, worker, ctx.cancel)
+    beat.start()
+    started = time.monotonic()
+    try:
+        _stage_function(stage)(ctx)
+        ctx.check_cancelled()
+    except Cancelled:
+        beat.stop()
+        if beat.lost and not Task.objects.filter(pk=task_id, cancel_requested=True).exists():
+            return None  # the reaper already failed the task and wrote its report
+        mark_cancelled(task_id, worker)
+        return None
+    except Exception as exc:
+        beat.stop()
+        message = str(exc) if isinstance(exc, StageError) else f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, StageError):
+            log.exception("stage %s of task %s crashed", stage, task_id)
+        fail_task(task_id, f"{stage} failed: {message}", stage=stage, worker=worker)
+        return None
+    beat.stop()
+    emit_event(
+        task,
+        f"stage {stage} finished in {time.monotonic() - started:.1f}s",
+        stage=stage,
+        data={"duration_s": round(time.monotonic() - started, 3)},
+    )
+    following = next_stage(stage)
+    if following is None:
+        finish_done(task_id, worker)
+        return None
+    handed = Task.objects.filter(pk=task_id, claimed_by=worker, cancel_requested=False).update(
+        queued_stage=following, claimed_by=""
+    )
+    if not handed:
+        if Task.objects.filter(pk=task_id, cancel_requested=True).exists():
+            mark_cancelled(task_id, worker)
+        return None
+    return following
+
+
+def _terminal(task_id: int, status: str, worker: str | None, error: str = "") -> Task | None:
+    qs = Task.objects.filter(pk=task_id).exclude(status__in=Task.TERMINAL)
+    if worker is not None:
+        qs = qs.filter(claimed_by__in=[worker, ""])
+    changed = qs.update(
+        status=status, error=error, queued_stage="", claimed_by="", finished_at=timezone.now()
+    )
+    if not changed:
+        return None
+    task = Task.objects.select_related("project").get(pk=task_id)
+    lanes = dict(task.lanes)
+    for lane, entry in lanes.items():
+        if entry.get("status") in ("pending", "running"):
+            set_lane(task, lane, "failed" if status == "failed" else "cancelled")
+    task.refresh_from_db()
+    return task
+
+
+def _close(task: Task, message: str, level: str = "info") -> None:
+    from agents_app import triager
+
+    try:
+        triager.write_report(task)
+    except Exception:
+        log.exception("could not write the report of task %s", task.pk)
+    if task.worktree:
+        git.remove_worktree(task.project.repo, task.worktree_path)
+    emit_event(task, message, kind="status", level=level, data={"status": task.status})
+
+
+def finish_done(task_id: int, worker: str | None = None) -> None:
+    if task := _terminal(task_id, Task.Status.DONE, worker):
+        _close(task, f"task done in {task.duration_s:.1f}s; report: {task.workspace}/report.md")
+
+
+def fail_task(task_id: int, error: str, *, stage: str = "", worker: str | None = None) -> None:
+    if task := _terminal(task_id, Task.Status.FAILED, worker, error=error):
+        _close(task, f"task failed: {error}", level="error")
+
+
+def mark_cancelled(task_id: int, worker: str | None = None) -> None:
+    if task := _terminal(task_id, Task.Status.CANCELLED, worker, error=""):
+        _close(task, "task cancelled")
+
+
+def finish_cancelled(task: Task) -> None:
+    """Close a task that the services layer cancelled before any worker claimed it."""
+    task.refresh_from_db()
+    for lane, entry in task.lanes.items():
+        if entry.get("status") in ("pending", "running"):
+            set_lane(task, lane, "cancelled")
+    _close(task, "task cancelled")
+
+
+def run_to_end(task_id: int) -> Task:
+    """Run every queued stage of a task in this process (the foreground CLI path)."""
+    worker = worker_name()
+    while True:
+        task = Task.objects.get(pk=task_id)
+        if task.is_terminal or not task.queued_stage:
+            return task
+        run_stage(task_id, task.queued_stage, worker=worker)
+
+
+def reap_stale_tasks(stale_after_s: int | None = None) -> list[int]:
+    """Fail tasks whose running stage stopped sending heartbeats (a crashed worker)."""
+    stale_after_s = stale_after_s or settings.TFACTORY_STALE_AFTER_S
+    cutoff = timezone.now() - timedelta(seconds=stale_after_s)
+    reaped = []
+    for task in Task.objects.filter(status__in=ACTIVE, heartbeat_at__lt=cutoff).exclude(
+        claimed_by=""
+    ):
+        error = (
+            f"the worker running stage {task.status} stopped responding "
+            f"(no heartbeat for over {stale_after_s}s); rerun the task"
+        )
+        # conditional on the same claim: a stage that just finished is left alone
+        qs = Task.objects.filter(pk=task.pk, claimed_by=task.claimed_by, heartbeat_at__lt=cutoff)
+        if qs.update(claimed_by=""):
+            fail_task(task.pk, error, stage=task.status)
+            reaped.append(task.pk)
+    close_old_connections()
+    return reaped

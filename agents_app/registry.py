@@ -1,0 +1,51 @@
+"""The per-language tool table. Agents ask it; nothing else hard-codes a tool."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+from types import ModuleType
+
+
+@dataclass(frozen=True)
+class LanguageTools:
+    language: str
+    test_framework: str
+    # functional lane, offline: engines in the order they run
+    functional_engines: tuple[str, ...]
+    # tool environments TFactory builds for this language
+    tool_envs: tuple[str, ...]
+
+
+REGISTRY: dict[str, LanguageTools] = {
+    "python": LanguageTools(
+        language="python",
+        test_framework="pytest",
+        functional_engines=("pynguin", "crosshair"),
+        tool_envs=("pynguin", "crosshair"),
+    ),
+}
+
+_ENGINE_MODULES = {
+    "pynguin": "agents_app.engines.pynguin",
+    "crosshair": "agents_app.engines.crosshair",
+}
+
+
+class UnsupportedLanguage(LookupError):
+    pass
+
+
+def tools_for(language: str) -> LanguageTools:
+    try:
+        return REGISTRY[language]
+    except KeyError:
+        supported = ", ".join(sorted(REGISTRY))
+        raise UnsupportedLanguage(
+            f"no tools for {language!r} yet; supported: {supported}"
+        ) from None
+
+
+def engine(name: str) -> ModuleType:
+    """The engine module: NAME and generate(runtime, tool_env, job)."""
+    return import_module(_ENGINE_MODULES[name])

@@ -1,0 +1,285 @@
+"""Triager: report.json (the contract every interface reads) and report.md.
+
+write_report() works for any state of a task — done, failed halfway, cancelled — and
+reads only what exists, so a failure still leaves a report that says what happened.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+from agents_app.models import GeneratedTest
+from agents_app.pipeline import StageContext
+from tasks_app.models import Task
+from tasks_app.workspace import Workspace, read_json, write_json, write_text
+
+OFFLINE_NOTE = (
+    "Offline engines (Pynguin, CrossHair) write regression tests from the implementation: "
+    "an accepted test proves the code behind a criterion runs and pins its current "
+    "behaviour, not that the behaviour matches the spec's intent. Mutation testing is not "
+    "run yet, so a kept test may still check little."
+)
+
+
+def _iso(dt) -> str | None:
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z") if dt else None
+
+
+def _load(path: Path) -> Any:
+    try:
+        return read_json(path) if path.exists() else None
+    except ValueError:
+        return None
+
+
+def build_report(task: Task) -> dict[str, Any]:
+    ws = Workspace(task.workspace_path)
+    plan = _load(ws.test_plan) or {}
+    coverage = _load(ws.runs / "coverage.json")
+    tests = list(GeneratedTest.objects.filter(task=task).order_by("id"))
+
+    test_entries = [
+        {
+            "test_id": t.test_id,
+            "file": t.file,
+            "lane": t.lane,
+            "engine": t.engine,
+            "target": t.target or None,
+            "criterion": t.criterion_ids[0] if t.criterion_ids else None,
+            "criteria": t.criterion_ids,
+            "verdict": t.verdict,
+            "reasons": t.reasons,
+            "runs": {"passed": t.runs_passed, "failed": t.runs_failed},
+            "lines_added": t.lines_added,
+            "branches_added": t.branches_added,
+            "mutants_killed": t.mutants_killed,
+        }
+        for t in tests
+    ]
+
+    criteria = []
+    linked_targets: dict[str, list[str]] = {}
+    for phase in plan.get("phases", []):
+        if phase.get("criterion"):
+            linked_targets[phase["id"]] = [s["target"] for s in phase.get("subtasks", [])]
+    for c in plan.get("criteria", []):
+        mine = [t for t in tests if c["id"] in (t.criterion_ids or [])]
+        accepted = [t.test_id for t in mine if t.verdict == "accept"]
+        flagged = [t.test_id for t in mine if t.verdict == "flag"]
+        if flagged:
+            status, why = "flagged", "a test of its code fails on the feature branch"
+        elif accepted:
+            status, why = "verified", "accepted tests exercise the code linked to it"
+        elif linked_targets.get(c["id"]):
+            status, why = "unverified", "no accepted test exercises the code linked to it"
+        else:
+            status, why = "unverifiable", "no changed code could be linked to it from its text"
+        criteria.append(
+            {
+                "id": c["id"],
+                "label": c.get("label", c["id"]),
+                "text": c["text"],
+                "tests": accepted + flagged,
+                "status": status,
+                "why": why,
+                "targets": linked_targets.get(c["id"], []),
+            }
+        )
+
+    cov = None
+    if coverage:
+        cov = {
+            "changed_lines": coverage["changed_lines"],
+            "changed_branches": coverage["changed_branches"],
+            "before": {k: coverage["before"][k] for k in ("line_pct", "branch_pct")},
+            "after": {k: coverage["after"][k] for k in ("line_pct", "branch_pct")},
+            "uncovered_after": coverage.get("uncovered_after"),
+        }
+
+    lanes = {}
+    for lane, entry in (task.lanes or {}).items():
+        lanes[lane] = {
+            "status": entry.get("status"),
+            "started_at": entry.get("started_at"),
+            "finished_at": entry.get("finished_at"),
+            "duration_s": entry.get("duration_s"),
+            "summary": entry.get("summary"),
+            **{k: v for k, v in entry.items() if k in ("accepted", "rejected", "flagged")},
+        }
+    generation = _load(ws.runs / "generation.json")
+    if generation and "functional" in lanes:
+        lanes["functional"]["engines"] = generation.get("engines", [])
+
+    sandbox = dict(task.sandbox or {})
+    usage = {
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cost_usd": 0.0,
+        "budget_usd": None,
+        **(task.usage or {}),
+    }
+    return {
+        "task_id": task.pk,
+        "project_id": task.project_id,
+        "spec_id": task.spec_id,
+        "branch": task.branch,
+        "base_ref": task.base_ref,
+        "head_sha": task.head_sha,
+        "status": task.status,
+        "mode": task.mode,
+        "started_at": _iso(task.started_at),
+        "finished_at": _iso(task.finished_at),
+        "duration_s": task.duration_s,
+        "error": task.error or None,
+        "lanes": lanes,
+        "criteria": criteria,
+        "tests": test_entries,
+        "coverage": cov,
+        "mutation": None,
+        "findings": [],
+        "usage": usage,
+        "sandbox": {
+            "backend": sandbox.get("backend"),
+            "image": sandbox.get("image"),
+            "limits": sandbox.get("limits", {}),
+            **{k: v for k, v in sandbox.items() if k not in ("backend", "image", "limits")},
+        },
+        "notes": [OFFLINE_NOTE] if task.mode == "offline" else [],
+        "files": {
+            "report_md": "report.md",
+            "test_plan": "test_plan.json" if ws.test_plan.exists() else None,
+            "accepted_tests": "tests/functional/accepted"
+            if (ws.tests / "functional" / "accepted").exists()
+            else None,
+            "diff": "context/diff.patch",
+        },
+    }
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}%"
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    r = report
+    out = [f"# TFactory report — {r['project_id']}/{r['spec_id']}", ""]
+    out.append(
+        f"**Status: {r['status']}** · branch `{r['branch']}` @ `{(r['head_sha'] or '')[:10]}` "
+        f"vs `{r['base_ref']}` · mode {r['mode']} · task {r['task_id']}"
+        + (f" · {r['duration_s']:.0f}s" if r.get("duration_s") else "")
+    )
+    out.append("")
+    if r.get("error"):
+        out += [f"> **Error:** {r['error']}", ""]
+    sb = r.get("sandbox") or {}
+    if sb.get("backend") == "none":
+        out += [
+            "> **Unsandboxed:** generated tests ran directly on the host "
+            "(TFACTORY_SANDBOX=none was set explicitly).",
+            "",
+        ]
+
+    tests = r["tests"]
+    accepted = [t for t in tests if t["verdict"] == "accept"]
+    flagged = [t for t in tests if t["verdict"] == "flag"]
+    rejected = [t for t in tests if t["verdict"] == "reject"]
+    out += ["## Summary", ""]
+    verified = sum(1 for c in r["criteria"] if c["status"] == "verified")
+    out.append(f"- Criteria verified: {verified} of {len(r['criteria'])}")
+    out.append(
+        f"- Tests: {len(accepted)} accepted, {len(rejected)} rejected, {len(flagged)} flagged "
+        f"(of {len(tests)} generated)"
+    )
+    cov = r.get("coverage")
+    if cov:
+        out.append(
+            f"- Changed-line coverage: {_pct(cov['before']['line_pct'])} → "
+            f"{_pct(cov['after']['line_pct'])} of {cov['changed_lines']} lines; branches "
+            f"{_pct(cov['before']['branch_pct'])} → {_pct(cov['after']['branch_pct'])} of "
+            f"{cov['changed_branches']}"
+        )
+    out.append("- Mutation testing: not run (the mutation lane is not built yet)")
+    if sb.get("backend"):
+        out.append(f"- Sandbox: {sb['backend']}")
+    out.append("")
+
+    if flagged:
+        out += ["## Possible bugs", "", "These tests fail on the feature branch in every run:", ""]
+        for t in flagged:
+            out.append(f"- `{t['test_id']}` ({t['engine']}, target `{t['target']}`)")
+            for reason in t["reasons"]:
+                out.append(f"  - {reason}")
+        out.append("")
+
+    if r["criteria"]:
+        out += [
+            "## Acceptance criteria",
+            "",
+            "| id | status | tests | criterion |",
+            "|---|---|---|---|",
+        ]
+        for c in r["criteria"]:
+            text = c["text"].replace("\n", " ").replace("|", "\\|")
+            if len(text) > 140:
+                text = text[:137] + "…"
+            out.append(f"| {c['label']} | {c['status']} | {len(c['tests'])} | {text} |")
+        out.append("")
+
+    for lane, entry in r["lanes"].items():
+        out += [f"## Lane: {lane}", "", f"Status: {entry.get('status')}"]
+        if entry.get("summary"):
+            out.append(f"— {entry['summary']}")
+        out.append("")
+        for eng in entry.get("engines", []) or []:
+            line = f"- {eng.get('engine')} on `{eng.get('module', '-')}`"
+            if eng.get("tests") is not None:
+                line += f": {eng['tests']} candidate(s)"
+            if eng.get("duration_s") is not None:
+                line += f" in {eng['duration_s']:.0f}s"
+            if eng.get("error"):
+                line += f" — {eng['error']}"
+            out.append(line)
+        out.append("")
+
+    if accepted:
+        out += [
+            "### Accepted tests",
+            "",
+            "| test | engine | target | lines added |",
+            "|---|---|---|---|",
+        ]
+        for t in accepted:
+            out.append(
+                f"| `{t['test_id'].split('/')[-1]}` | {t['engine']} | `{t['target'] or '-'}` | "
+                f"{t['lines_added']} |"
+            )
+        out.append("")
+    if rejected:
+        out += ["### Rejected tests", ""]
+        for t in rejected:
+            out.append(f"- `{t['test_id'].split('/')[-1]}`: {'; '.join(t['reasons'])}")
+        out.append("")
+    if cov and cov.get("uncovered_after") and cov["uncovered_after"] != "no lines":
+        out += ["### Changed lines still uncovered", "", cov["uncovered_after"], ""]
+    for note in r.get("notes", []):
+        out += [f"_{note}_", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def write_report(task: Task) -> dict[str, Any]:
+    task.refresh_from_db()
+    report = build_report(task)
+    ws = Workspace(task.workspace_path)
+    write_json(ws.report_json, report)
+    write_text(ws.report_md, render_markdown(report))
+    return report
+
+
+def run(ctx: StageContext) -> None:
+    report = write_report(ctx.task)
+    ctx.emit(
+        f"report written: {len(report['tests'])} test(s), "
+        f"{sum(1 for c in report['criteria'] if c['status'] == 'verified')} criteria verified"
+    )

@@ -1,0 +1,139 @@
+"""Run one handover in the foreground, with progress on the terminal.
+
+Exit status 0 when the task is done; non-zero, with the error, when it failed.
+The same services and stages as the workers run it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from agents_app import pipeline
+from tasks_app import services
+from tasks_app.events import add_listener, remove_listener
+from tasks_app.models import Project, Task, TaskEvent
+
+
+class Command(BaseCommand):
+    help = "Hand a feature branch to TFactory and run the pipeline in the foreground."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--project", required=True, help="project id (a slug)")
+        parser.add_argument("--spec", required=True, help="spec id (a slug)")
+        parser.add_argument("--branch", required=True, help="the feature branch to test")
+        parser.add_argument("--base", help="base ref (default: the project's default base)")
+        parser.add_argument(
+            "--repo", help="repository path; creates the project when it does not exist yet"
+        )
+        spec = parser.add_mutually_exclusive_group()
+        spec.add_argument("--spec-file", help="a spec file, for repositories without AIFactory")
+        spec.add_argument("--spec-text", help="inline spec text")
+        parser.add_argument("--spec-format", default="markdown", choices=services.SPEC_FORMATS)
+        parser.add_argument(
+            "--sandbox", choices=["auto", "bwrap", "none"], help="override TFACTORY_SANDBOX"
+        )
+        parser.add_argument("--engine-budget", type=int, help="seconds per engine and module")
+        parser.add_argument("--json", action="store_true", help="print report.json at the end")
+        parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    def handle(self, *args, **opts) -> None:
+        project = Project.objects.filter(pk=opts["project"]).first()
+        try:
+            if opts["repo"]:
+                repo = Path(opts["repo"]).expanduser().resolve()
+                if project is None:
+                    project = services.create_project(opts["project"], repo)
+                    self._say(f"created project {project.id} for {repo}")
+                elif Path(project.repo_path) != repo:
+                    raise CommandError(
+                        f"project {project.id!r} already points at {project.repo_path}, "
+                        f"not {repo}; use another project id"
+                    )
+            options = {}
+            if opts["sandbox"]:
+                options["sandbox"] = opts["sandbox"]
+            if opts["engine_budget"]:
+                options["engine_budget_s"] = opts["engine_budget"]
+            handover = services.Handover(
+                project_id=opts["project"],
+                spec_id=opts["spec"],
+                branch=opts["branch"],
+                base_ref=opts["base"],
+                spec_file=opts["spec_file"],
+                spec_text=opts["spec_text"],
+                spec_format=opts["spec_format"],
+                options=options,
+            )
+            task = services.start_task(handover, enqueue=False)
+        except services.HandoverError as exc:
+            raise CommandError(str(exc)) from exc
+
+        listener = None
+        if not opts["quiet"]:
+            listener = self._printer()
+            add_listener(task.pk, listener)
+            for event in task.events.order_by("id"):
+                listener(event)
+        try:
+            task = pipeline.run_to_end(task.pk)
+        except KeyboardInterrupt:
+            pipeline.mark_cancelled(task.pk)
+            raise CommandError(f"interrupted; task {task.pk} cancelled") from None
+        finally:
+            if listener:
+                remove_listener(task.pk, listener)
+
+        report_path = Path(task.workspace) / "report.json"
+        report = json.loads(report_path.read_text()) if report_path.exists() else {}
+        if opts["json"]:
+            self.stdout.write(json.dumps(report, indent=2))
+        else:
+            self._summary(task, report)
+        if task.status != Task.Status.DONE:
+            raise CommandError(f"task {task.pk} {task.status}: {task.error or 'see the report'}")
+
+    def _say(self, text: str) -> None:
+        self.stderr.write(text)
+
+    def _printer(self):
+        out = self.stderr
+
+        def show(event: TaskEvent) -> None:
+            stage = f"[{event.stage}]" if event.stage else "[task]"
+            mark = {"warning": "! ", "error": "✗ "}.get(event.level, "")
+            out.write(f"{event.created_at:%H:%M:%S} {stage:13} {mark}{event.message}")
+            out.flush()
+
+        return show
+
+    def _summary(self, task: Task, report: dict) -> None:
+        w = self.stdout.write
+        w("")
+        w(f"task {task.pk}: {task.status}")
+        w(f"report: {Path(task.workspace) / 'report.md'}")
+        w(f"        {Path(task.workspace) / 'report.json'}")
+        if not report:
+            return
+        tests = report.get("tests", [])
+        verdicts = {
+            v: sum(1 for t in tests if t["verdict"] == v) for v in ("accept", "reject", "flag")
+        }
+        w(
+            f"tests: {verdicts['accept']} accepted, {verdicts['reject']} rejected, "
+            f"{verdicts['flag']} flagged"
+        )
+        cov = report.get("coverage")
+        if cov:
+            before, after = cov["before"]["line_pct"], cov["after"]["line_pct"]
+            fmt = lambda v: "n/a" if v is None else f"{v:.1f}%"  # noqa: E731
+            n = cov["changed_lines"]
+            w(f"changed-line coverage: {fmt(before)} -> {fmt(after)} of {n} lines")
+        crit = report.get("criteria", [])
+        if crit:
+            verified = sum(1 for c in crit if c["status"] == "verified")
+            w(f"criteria: {verified} of {len(crit)} verified")
+        sys.stdout.flush()

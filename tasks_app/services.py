@@ -1,0 +1,481 @@
+"""The one entry for every way in (CLI, workers, later the API, MCP and portal).
+
+`check_…` functions validate and raise HandoverError with a sentence a person can act
+on; they write nothing. `start_task`, `cancel_task`, `rerun_lane` and `create_project`
+do the writes, after every check has passed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from agents_app import analysis, criteria
+from tasks_app import git
+from tasks_app.events import emit_event
+from tasks_app.models import Project, Task, slug_problem
+from tasks_app.workspace import (
+    Workspace,
+    archive_previous,
+    snapshot,
+    worktrees_root,
+    write_json,
+    write_text,
+)
+
+log = logging.getLogger(__name__)
+
+LANES = ("functional",)
+SPEC_FORMATS = ("markdown", "gherkin", "ears")
+
+
+class HandoverError(ValueError):
+    """Bad input to a service; nothing was changed."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass
+class Handover:
+    project_id: str
+    spec_id: str
+    branch: str
+    base_ref: str | None = None
+    spec_file: str | None = None
+    spec_text: str | None = None
+    spec_format: str = "markdown"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_payload(cls, payload: Any) -> Handover:
+        if not isinstance(payload, dict):
+            raise HandoverError("the handover must be a JSON object")
+        allowed = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(payload) - allowed)
+        if unknown:
+            raise HandoverError(f"unknown field(s) in the handover: {', '.join(unknown)}")
+        for name in ("project_id", "spec_id", "branch"):
+            if name not in payload:
+                raise HandoverError(f"the handover needs '{name}'", name)
+        for name in ("project_id", "spec_id", "branch", "base_ref", "spec_file", "spec_text"):
+            value = payload.get(name)
+            if value is not None and not isinstance(value, str):
+                raise HandoverError(f"'{name}' must be a string", name)
+        if not isinstance(payload.get("options", {}), dict):
+            raise HandoverError("'options' must be an object", "options")
+        return cls(**payload)
+
+
+@dataclass
+class SpecSnapshot:
+    source: str  # Task.SpecSource
+    origin: str
+    spec_md: str
+    plan_raw: bytes | None = None
+    requirements_raw: bytes | None = None
+    spec_format: str = "markdown"
+
+
+@dataclass
+class CheckedHandover:
+    handover: Handover
+    project: Project
+    repo: Path
+    head_sha: str
+    base_ref: str
+    base_sha: str
+    merge_base: str
+    spec: SpecSnapshot
+
+
+# ---------------------------------------------------------------- projects
+
+
+def create_project(
+    project_id: str,
+    repo_path: str | Path,
+    *,
+    name: str = "",
+    default_base_ref: str = "main",
+    spec_root: str = "",
+) -> Project:
+    if problem := slug_problem(project_id, "project_id"):
+        raise HandoverError(problem, "project_id")
+    repo = Path(repo_path).expanduser()
+    if not repo.exists():
+        raise HandoverError(f"repository path {str(repo)!r} does not exist", "repo_path")
+    if not git.is_repository(repo):
+        raise HandoverError(f"{str(repo)!r} is not a git repository", "repo_path")
+    if problem := git.ref_problem(default_base_ref, "default_base_ref"):
+        raise HandoverError(problem, "default_base_ref")
+    if Project.objects.filter(pk=project_id).exists():
+        raise HandoverError(f"project {project_id!r} already exists", "project_id")
+    return Project.objects.create(
+        id=project_id,
+        name=name or project_id,
+        repo_path=str(repo.resolve()),
+        default_base_ref=default_base_ref,
+        spec_root=spec_root,
+    )
+
+
+# ---------------------------------------------------------------- intake checks
+
+
+def aifactory_spec_dir(project: Project, spec_id: str) -> Path:
+    root = Path(project.spec_root).expanduser() if project.spec_root else None
+    root = root or Path(settings.TFACTORY_AIFACTORY_ROOT)
+    return root / project.id / "specs" / spec_id
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise HandoverError(f"{what} {str(path)!r} is not UTF-8 text ({exc.reason})") from exc
+    except OSError as exc:
+        raise HandoverError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from exc
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise HandoverError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from exc
+
+
+def check_spec(handover: Handover, project: Project) -> SpecSnapshot:
+    given = [n for n in ("spec_file", "spec_text") if getattr(handover, n)]
+    if len(given) > 1:
+        raise HandoverError("give either spec_file or spec_text, not both", "spec_file")
+    if handover.spec_format not in SPEC_FORMATS:
+        raise HandoverError(
+            f"spec_format {handover.spec_format!r} is not one of {', '.join(SPEC_FORMATS)}",
+            "spec_format",
+        )
+    if handover.spec_text is not None:
+        if not handover.spec_text.strip():
+            raise HandoverError("spec_text is empty", "spec_text")
+        return SpecSnapshot(
+            Task.SpecSource.INLINE, "inline", handover.spec_text, spec_format=handover.spec_format
+        )
+    if handover.spec_file:
+        path = Path(handover.spec_file).expanduser()
+        if not path.is_file():
+            raise HandoverError(f"spec file {str(path)!r} does not exist", "spec_file")
+        text = _read_text(path, "spec file")
+        if not text.strip():
+            raise HandoverError(f"spec file {str(path)!r} is empty", "spec_file")
+        return SpecSnapshot(
+            Task.SpecSource.FILE, str(path.resolve()), text, spec_format=handover.spec_format
+        )
+
+    spec_dir = aifactory_spec_dir(project, handover.spec_id)
+    if not spec_dir.is_dir():
+        raise HandoverError(
+            f"no AIFactory spec folder at {str(spec_dir)!r}; check project_id and spec_id, "
+            "or pass spec_file / spec_text for a repository without AIFactory",
+            "spec_id",
+        )
+    spec_md = spec_dir / "spec.md"
+    if not spec_md.is_file():
+        raise HandoverError(f"the spec folder {str(spec_dir)!r} has no spec.md", "spec_id")
+    text = _read_text(spec_md, "spec.md")
+    if not text.strip():
+        raise HandoverError(f"{str(spec_md)!r} is empty", "spec_id")
+    snap = SpecSnapshot(Task.SpecSource.AIFACTORY, str(spec_dir), text)
+    plan = spec_dir / "implementation_plan.json"
+    if plan.exists():
+        snap.plan_raw = _read_bytes(plan, "implementation_plan.json")
+        try:
+            criteria.parse_implementation_plan(snap.plan_raw, name=str(plan))
+        except criteria.SpecFormatError as exc:
+            raise HandoverError(str(exc), "spec_id") from exc
+    reqs = spec_dir / "requirements.json"
+    if reqs.exists():
+        snap.requirements_raw = _read_bytes(reqs, "requirements.json")
+        try:
+            criteria.parse_requirements(snap.requirements_raw, name=str(reqs))
+        except criteria.SpecFormatError as exc:
+            raise HandoverError(str(exc), "spec_id") from exc
+    return snap
+
+
+def check_handover(payload: Handover | dict[str, Any]) -> CheckedHandover:
+    """Validate a handover completely; raises HandoverError and writes nothing."""
+    handover = payload if isinstance(payload, Handover) else Handover.from_payload(payload)
+    for name in ("project_id", "spec_id"):
+        if problem := slug_problem(getattr(handover, name), name):
+            raise HandoverError(problem, name)
+    project = Project.objects.filter(pk=handover.project_id).first()
+    if project is None:
+        raise HandoverError(
+            f"unknown project {handover.project_id!r}; create it first "
+            "(manage.py tfactory_run --repo PATH creates it)",
+            "project_id",
+        )
+    repo = project.repo
+    if not repo.exists():
+        raise HandoverError(
+            f"the repository of project {project.id!r} is gone: {str(repo)!r} does not exist",
+            "project_id",
+        )
+    if not git.is_repository(repo):
+        raise HandoverError(f"{str(repo)!r} is not a git repository", "project_id")
+    if problem := git.ref_problem(handover.branch, "branch"):
+        raise HandoverError(problem, "branch")
+    base_ref = handover.base_ref or project.default_base_ref
+    if problem := git.ref_problem(base_ref, "base_ref"):
+        raise HandoverError(problem, "base_ref")
+    head_sha = git.resolve_commit(repo, handover.branch)
+    if head_sha is None:
+        raise HandoverError(f"branch {handover.branch!r} does not exist in {str(repo)!r}", "branch")
+    base_sha = git.resolve_commit(repo, base_ref)
+    if base_sha is None:
+        raise HandoverError(f"base ref {base_ref!r} does not exist in {str(repo)!r}", "base_ref")
+    mbase = git.merge_base(repo, base_sha, head_sha)
+    if mbase is None:
+        raise HandoverError(
+            f"branch {handover.branch!r} and base ref {base_ref!r} share no history", "base_ref"
+        )
+    if mbase == head_sha:
+        raise HandoverError(
+            f"branch {handover.branch!r} has no commits beyond {base_ref!r}; nothing to test",
+            "branch",
+        )
+    spec = check_spec(handover, project)
+    running = Task.objects.filter(project=project, spec_id=handover.spec_id).exclude(
+        status__in=Task.TERMINAL
+    )
+    if busy := running.first():
+        raise HandoverError(
+            f"task {busy.pk} for {project.id}/{handover.spec_id} is still {busy.status}; "
+            "cancel it or wait for it to finish",
+            "spec_id",
+        )
+    return CheckedHandover(handover, project, repo, head_sha, base_ref, base_sha, mbase, spec)
+
+
+# ---------------------------------------------------------------- start
+
+
+def start_task(payload: Handover | dict[str, Any], *, enqueue: bool = True) -> Task:
+    """Check a handover, lay out its folder and worktree, and queue the pipeline."""
+    checked = check_handover(payload)
+    h = checked.handover
+    ws = Workspace.for_spec(h.project_id, h.spec_id)
+    previous = (
+        Task.objects.filter(project=checked.project, spec_id=h.spec_id).order_by("-pk").first()
+    )
+    with transaction.atomic():
+        task = Task.objects.create(
+            project=checked.project,
+            spec_id=h.spec_id,
+            branch=h.branch,
+            base_ref=checked.base_ref,
+            head_sha=checked.head_sha,
+            base_sha=checked.merge_base,
+            spec_source=checked.spec.source,
+            spec_origin=checked.spec.origin,
+            options=h.options,
+            workspace=str(ws.root),
+            lanes={lane: {"status": "pending"} for lane in LANES},
+        )
+    try:
+        archived = archive_previous(ws, previous.pk if previous else None)
+        _lay_out(task, checked, ws)
+    except Exception as exc:
+        # Roll back: no half-made task is left behind.
+        _discard(task)
+        if isinstance(exc, HandoverError):
+            raise
+        raise HandoverError(f"could not prepare the task: {exc}") from exc
+    if archived:
+        emit_event(task, f"the previous run's folder was archived to {archived}")
+    emit_event(
+        task,
+        f"task created for {h.project_id}/{h.spec_id}: {h.branch}@{checked.head_sha[:10]} "
+        f"against {checked.base_ref}@{checked.merge_base[:10]}",
+        kind="status",
+        data={"status": Task.Status.PENDING},
+    )
+    queue_stage(task, "planning", enqueue=enqueue)
+    return task
+
+
+def _lay_out(task: Task, checked: CheckedHandover, ws: Workspace) -> None:
+    ws.create()
+    spec = checked.spec
+    snapshot(None, ws.context / "aifactory_spec.md", text=spec.spec_md)
+    if spec.plan_raw is not None:
+        (ws.context / "aifactory_plan.json").write_bytes(spec.plan_raw)
+        (ws.context / "aifactory_plan.json").chmod(0o444)
+    if spec.requirements_raw is not None:
+        (ws.context / "requirements.json").write_bytes(spec.requirements_raw)
+        (ws.context / "requirements.json").chmod(0o444)
+
+    worktree = worktrees_root() / f"task-{task.pk}"
+    git.add_worktree(checked.repo, worktree, checked.head_sha)
+    task.worktree = str(worktree)
+    task.save(update_fields=["worktree"])
+
+    diff_text = git.diff(checked.repo, checked.merge_base, checked.head_sha)
+    write_text(ws.context / "diff.patch", diff_text)
+    write_json(
+        ws.context / "source.json",
+        {
+            "project_id": task.project_id,
+            "spec_id": task.spec_id,
+            "repo": str(checked.repo),
+            "branch": task.branch,
+            "base_ref": task.base_ref,
+            "sha": checked.head_sha,
+            "base_sha": checked.base_sha,
+            "merge_base": checked.merge_base,
+            "spec_source": spec.source,
+            "aifactory_spec_dir": spec.origin if spec.source == Task.SpecSource.AIFACTORY else None,
+            "spec_file": spec.origin if spec.source == Task.SpecSource.FILE else None,
+            "spec_format": spec.spec_format,
+            "worktree": str(worktree),
+        },
+    )
+    write_json(ws.context / "project_analysis.json", analysis.analyse_project(worktree))
+    write_text(ws.task_md, _task_md(task, checked))
+
+
+def _task_md(task: Task, checked: CheckedHandover) -> str:
+    spec = checked.spec
+    origin = {
+        Task.SpecSource.AIFACTORY: f"AIFactory spec folder `{spec.origin}`",
+        Task.SpecSource.FILE: f"spec file `{spec.origin}`",
+        Task.SpecSource.INLINE: f"inline spec text ({spec.spec_format})",
+    }[spec.source]
+    return (
+        f"# TFactory task {task.pk}: {task.project_id}/{task.spec_id}\n\n"
+        f"- Repository: `{checked.repo}`\n"
+        f"- Branch: `{task.branch}` at `{checked.head_sha}`\n"
+        f"- Base: `{task.base_ref}` at `{checked.base_sha}` "
+        f"(diff from the merge base `{checked.merge_base}`)\n"
+        f"- Spec: {origin}, snapshot in `context/aifactory_spec.md`\n"
+        f"- Worktree: `{task.worktree}` (detached at the branch's commit)\n\n"
+        "## What to do\n\n"
+        "Write tests that prove the spec's acceptance criteria for the code changed on the "
+        "branch, run them in the sandbox, keep the ones that pass reliably and add coverage of "
+        "the changed lines, and report. Lanes: " + ", ".join(LANES) + ".\n\n"
+        "## Files\n\n"
+        "- `context/diff.patch` — the change under test\n"
+        "- `context/project_analysis.json` — languages, test framework, dependency files\n"
+        "- `test_plan.json` — the planner's output\n"
+        "- `tests/functional/` — generated candidates\n"
+        "- `report.md`, `report.json` — the result\n"
+    )
+
+
+def _discard(task: Task) -> None:
+    if task.worktree:
+        git.remove_worktree(task.project.repo, Path(task.worktree))
+    ws = Path(task.workspace)
+    if ws.exists():
+        import shutil
+
+        for p in ws.rglob("*"):
+            if p.is_file():
+                p.chmod(0o644)
+        shutil.rmtree(ws, ignore_errors=True)
+    task.delete()
+
+
+def queue_stage(task: Task, stage: str, *, enqueue: bool = True) -> None:
+    """Mark `stage` as queued for the task and hand a job to the workers."""
+    Task.objects.filter(pk=task.pk).update(queued_stage=stage)
+    task.queued_stage = stage
+    if enqueue:
+        from agents_app.jobs import enqueue_stage
+
+        transaction.on_commit(lambda: enqueue_stage(task.pk, stage))
+
+
+# ---------------------------------------------------------------- cancel / rerun
+
+
+def get_task(task_id: int | str) -> Task:
+    try:
+        return Task.objects.select_related("project").get(pk=int(task_id))
+    except (ValueError, TypeError) as exc:
+        raise HandoverError(f"task id {task_id!r} is not a number", "task_id") from exc
+    except Task.DoesNotExist as exc:
+        raise HandoverError(f"no task with id {task_id}", "task_id") from exc
+
+
+def cancel_task(task_id: int | str) -> Task:
+    """Cancel a task. A queued one stops at once; a running stage stops at its next check."""
+    task = get_task(task_id)
+    if task.is_terminal:
+        raise HandoverError(f"task {task.pk} already ended ({task.status})", "task_id")
+    Task.objects.filter(pk=task.pk).update(cancel_requested=True)
+    # Nobody is working on it: cancel right here (another process got there first
+    # when the update finds no unclaimed row).
+    stopped = Task.objects.filter(pk=task.pk, claimed_by="").exclude(status__in=Task.TERMINAL)
+    if stopped.update(status=Task.Status.CANCELLED, queued_stage="", finished_at=timezone.now()):
+        task.refresh_from_db()
+        from agents_app.pipeline import finish_cancelled
+
+        finish_cancelled(task)
+    else:
+        emit_event(task, "cancel requested; the running stage stops at its next check")
+    task.refresh_from_db()
+    return task
+
+
+def rerun_lane(task_id: int | str, lane: str, *, enqueue: bool = True) -> Task:
+    """Run one lane of a finished task again, from generation on."""
+    task = get_task(task_id)
+    if lane not in LANES:
+        raise HandoverError(f"unknown lane {lane!r}; lanes: {', '.join(LANES)}", "lane")
+    if not task.is_terminal:
+        raise HandoverError(f"task {task.pk} is still {task.status}; rerun it when it ends")
+    moved = Task.objects.filter(pk=task.pk, status__in=Task.TERMINAL).update(
+        status=Task.Status.PENDING,
+        error="",
+        cancel_requested=False,
+        finished_at=None,
+        claimed_by="",
+    )
+    if not moved:
+        raise HandoverError(f"task {task.pk} was changed meanwhile; try again")
+    task.refresh_from_db()
+    lanes = dict(task.lanes)
+    lanes[lane] = {"status": "pending"}
+    task.lanes = lanes
+    task.options = {**task.options, "rerun_lane": lane}
+    task.save(update_fields=["lanes", "options"])
+    emit_event(task, f"rerun of lane {lane} requested", kind="status", data={"status": "pending"})
+    queue_stage(task, "generating", enqueue=enqueue)
+    return task
+
+
+def task_summary(task: Task) -> dict[str, Any]:
+    report = Path(task.workspace) / "report.json"
+    return {
+        "task_id": task.pk,
+        "project_id": task.project_id,
+        "spec_id": task.spec_id,
+        "status": task.status,
+        "lanes": task.lanes,
+        "error": task.error or None,
+        "workspace": task.workspace,
+        "report": str(report) if report.exists() else None,
+    }
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, default=str)

@@ -1,0 +1,54 @@
+"""Shared fixtures: a fresh TFACTORY_HOME per test and real example repositories."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MAKE_EXAMPLE = ROOT / "examples" / "make_example_repo.py"
+
+
+@pytest.fixture(autouse=True)
+def tf_home(tmp_path, settings):
+    """Each test gets its own TFactory home and AIFactory root; tool caches are shared."""
+    home = tmp_path / "tfhome"
+    home.mkdir()
+    settings.TFACTORY_HOME = home
+    settings.TFACTORY_AIFACTORY_ROOT = tmp_path / "aifactory"
+    settings.TFACTORY_HEARTBEAT_S = 1
+    return home
+
+
+def make_example(dest: Path, aifactory_root: Path, project_id: str = "billable") -> dict:
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(MAKE_EXAMPLE),
+            str(dest),
+            "--aifactory-root",
+            str(aifactory_root),
+            "--project-id",
+            project_id,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout)
+
+
+@pytest.fixture
+def example(tmp_path, settings) -> dict:
+    """The bundled example as a real git repository plus its AIFactory spec folder."""
+    return make_example(tmp_path / "repo", Path(settings.TFACTORY_AIFACTORY_ROOT))
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout
