@@ -274,11 +274,15 @@ def run(ctx: StageContext) -> None:
             file_imports[t.file] = imported_modules((ws.root / t.file).read_text())
 
     def elements_of(t: GeneratedTest) -> set[Element]:
-        own = set(cand_cov.get(nodeid_for[t.test_id], set()))
+        own = own_elements(t)
         for mod in file_imports.get(t.file, set()):
             if path := module_files.get(mod):
                 own |= {e for e in import_time if e[1] == path}
         return own
+
+    def own_elements(t: GeneratedTest) -> set[Element]:
+        """What ran while the test itself ran (not while its file was imported)."""
+        return set(cand_cov.get(nodeid_for[t.test_id], set()))
 
     verdicts: dict[str, tuple[str, list[str]]] = {}
     green: dict[str, set[Element]] = {}
@@ -310,7 +314,8 @@ def run(ctx: StageContext) -> None:
             )
         elif n_runs and o.failed + o.missing == n_runs and o.passed == 0:
             kinds = sorted(set(o.exc_types))
-            timeout = any("Timeout" in k or "Failed: Timeout" in k for k in kinds)
+            # pytest-timeout fails a test with "Failed: Timeout (>Ns) from pytest-timeout"
+            timeout = "Timeout" in kinds or any("Timeout (>" in f for f in o.failures)
             reason = (
                 "exceeded the per-test time limit in every run"
                 if timeout
@@ -380,7 +385,8 @@ def run(ctx: StageContext) -> None:
         t.runs_failed = o.failed + o.missing
         t.lines_added = sum(1 for e in gain if e[0] == "L")
         t.branches_added = sum(1 for e in gain if e[0] == "B")
-        t.target, t.criterion_ids = _targets_hit(elements[t.test_id], targets)
+        # the code a test is about is the code it runs, not what importing its file ran
+        t.target, t.criterion_ids = _targets_hit(own_elements(t), targets)
     GeneratedTest.objects.bulk_update(
         tests,
         [

@@ -196,8 +196,7 @@ def run(ctx: StageContext) -> None:
         ctx.emit(
             f"run {i + 1}: {counts['passed']} passed, {counts['failed']} failed, "
             f"{counts['error']} errors, {counts['skipped']} skipped/xfailed "
-            f"in {data['duration_s']:.1f}s"
-            + (f" ({data['error']})" if data.get("error") else "")
+            f"in {data['duration_s']:.1f}s" + (f" ({data['error']})" if data.get("error") else "")
         )
         write_json(ctx.ws.runs / f"{label}.json", data)
         runs.append(label)

@@ -1,0 +1,265 @@
+"""The evaluator's verdicts on planted tests, run for real in the sandbox, and the
+report contract that every interface reads."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agents_app import pipeline
+from agents_app.engines import repair
+from agents_app.models import GeneratedTest
+from tasks_app import services
+from tasks_app.models import Task
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+SEEDS = ("1000", "1001", "1002")  # the hash seeds of the three candidate runs
+
+
+def _parity_word() -> tuple[str, int]:
+    """A word whose hash parity under seed 1000 differs from another run's seed."""
+    for i in range(100):
+        word = f"tfactory-{i}"
+        parities = [
+            int(
+                subprocess.run(
+                    [sys.executable, "-c", f"print(hash({word!r}) % 2)"],
+                    env={"PYTHONHASHSEED": seed},
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
+            for seed in SEEDS
+        ]
+        if len(set(parities)) > 1:
+            return word, parities[0]
+    raise AssertionError("no word found")
+
+
+def planted_source() -> str:
+    word, parity = _parity_word()
+    return f"""\
+import time
+
+import pytest
+
+from billable.discounts import DiscountError, normalize_code
+from billable.money import percent_of
+
+_state = []
+
+
+def test_too_short():
+    with pytest.raises(DiscountError, match="4 to 16"):
+        normalize_code("ab")
+
+
+def test_too_short_again():
+    with pytest.raises(DiscountError):
+        normalize_code("xy")
+
+
+def test_invalid_characters():
+    with pytest.raises(DiscountError, match="invalid characters"):
+        normalize_code("ab$cd")
+
+
+def test_wrong_expectation():
+    assert normalize_code("abcd") == "abcd"
+
+
+def test_broken():
+    assert normalize_code(None) == "x"
+
+
+def test_checks_nothing():
+    normalize_code("abcd")
+
+
+def test_order_first():
+    _state.append(1)
+    assert normalize_code("wxyz") == "WXYZ"
+
+
+def test_order_second():
+    assert _state, "needs test_order_first to run before it"
+
+
+def test_hash_seed():
+    assert hash({word!r}) % 2 == {parity}
+
+
+def test_only_old_code():
+    assert percent_of(1000, 1000) == 100
+
+
+def test_slow():
+    time.sleep(60)
+    assert True
+"""
+
+
+@pytest.fixture
+def evaluated(example, settings) -> Task:
+    """Plan for real, plant candidates instead of engine output, run and evaluate."""
+    settings.TFACTORY_TEST_TIMEOUT_S = 3
+    services.create_project("billable", example["repo"])
+    task = services.start_task(
+        {
+            "project_id": "billable",
+            "spec_id": example["spec_id"],
+            "branch": example["branch"],
+            "base_ref": "main",
+        },
+        enqueue=False,
+    )
+    assert pipeline.run_stage(task.pk, "planning") == "generating"
+    task.refresh_from_db()
+    path = Path(task.workspace) / "tests" / "functional" / "test_planted.py"
+    source = planted_source()
+    path.write_text(source)
+    rel = "tests/functional/test_planted.py"
+    GeneratedTest.objects.bulk_create(
+        GeneratedTest(
+            task=task,
+            test_id=f"{rel}::{name}",
+            lane="functional",
+            engine="planted",
+            file=rel,
+            name=name,
+            code=code,
+        )
+        for name, code in repair.test_functions(source)
+    )
+    Task.objects.filter(pk=task.pk).update(queued_stage="running")
+    pipeline.run_to_end(task.pk)
+    task.refresh_from_db()
+    return task
+
+
+def verdict(task: Task, name: str) -> GeneratedTest:
+    return GeneratedTest.objects.get(task=task, name=name)
+
+
+def test_verdicts_on_planted_tests(evaluated):
+    task = evaluated
+    assert task.status == Task.Status.DONE, task.error
+
+    # two tests covering the same lines: exactly one is kept, the other is redundant
+    pair = [verdict(task, "test_too_short"), verdict(task, "test_too_short_again")]
+    kept = next(t for t in pair if t.verdict == "accept")
+    dup = next(t for t in pair if t is not kept)
+    assert kept.runs_passed == 3 and kept.lines_added > 0
+    assert "passed 3/3 runs" in kept.reasons[0]
+    assert kept.target == "src/billable/discounts.py::normalize_code"
+    assert "AC1" in kept.criterion_ids
+    assert dup.verdict == "reject"
+    assert "redundant" in dup.reasons[-1] and kept.name in dup.reasons[-1]
+
+    assert verdict(task, "test_invalid_characters").verdict == "accept"
+
+    bug = verdict(task, "test_wrong_expectation")
+    assert bug.verdict == "flag"
+    assert bug.runs_failed == 3
+    assert "possible bug" in bug.reasons[0]
+    assert "AssertionError" in bug.reasons[1]
+
+    broken = verdict(task, "test_broken")
+    assert broken.verdict == "reject"
+    assert "AttributeError" in broken.reasons[0] and "broken" in broken.reasons[0]
+
+    nothing = verdict(task, "test_checks_nothing")
+    assert nothing.verdict == "reject" and "checks nothing" in nothing.reasons[-1]
+
+    for name in ("test_order_second", "test_hash_seed"):
+        flaky = verdict(task, name)
+        assert flaky.verdict == "reject", (name, flaky.reasons)
+        assert flaky.reasons[0].startswith("flaky:"), flaky.reasons
+        assert 0 < flaky.runs_passed < 3
+
+    slow = verdict(task, "test_slow")
+    assert slow.verdict == "reject" and "time limit" in slow.reasons[0]
+
+    old = verdict(task, "test_only_old_code")
+    assert old.verdict == "reject"
+    assert "no changed-line coverage beyond the existing suite" in old.reasons[-1]
+
+    # the accepted tests are written out, ready to commit, and still pass on their own
+    accepted = Path(task.workspace) / "tests" / "functional" / "accepted" / "test_planted.py"
+    names = [n for n, _ in repair.test_functions(accepted.read_text())]
+    assert set(names) == set(
+        GeneratedTest.objects.filter(task=task, verdict="accept").values_list("name", flat=True)
+    )
+
+
+ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+
+
+def test_the_report_honours_the_contract(evaluated):
+    task = evaluated
+    ws = Path(task.workspace)
+    report = json.loads((ws / "report.json").read_text())
+    for key in (
+        "task_id project_id spec_id branch base_ref head_sha status mode started_at "
+        "finished_at duration_s error lanes criteria tests coverage mutation findings usage "
+        "sandbox"
+    ).split():
+        assert key in report, key
+    assert report["task_id"] == task.pk
+    assert report["status"] == "done" and report["error"] is None
+    assert report["mode"] == "offline"
+    assert ISO.match(report["started_at"]) and ISO.match(report["finished_at"])
+    assert isinstance(report["duration_s"], float) and report["duration_s"] > 0
+    lane = report["lanes"]["functional"]
+    assert lane["status"] == "done"
+    for key in ("started_at", "finished_at", "duration_s", "summary"):
+        assert key in lane
+    assert report["mutation"] is None and report["findings"] == []
+    assert set(report["usage"]) >= {"input_tokens", "output_tokens", "cost_usd", "budget_usd"}
+    assert report["sandbox"]["backend"] == "bwrap"
+    assert "limits" in report["sandbox"]
+
+    for t in report["tests"]:
+        assert set(t) >= {
+            "test_id",
+            "file",
+            "lane",
+            "engine",
+            "target",
+            "criterion",
+            "verdict",
+            "reasons",
+            "runs",
+            "lines_added",
+            "mutants_killed",
+        }
+        assert t["verdict"] in ("accept", "reject", "flag")
+        assert t["reasons"] and all(isinstance(r, str) for r in t["reasons"])
+        assert set(t["runs"]) == {"passed", "failed"}
+        assert isinstance(t["lines_added"], int) and t["mutants_killed"] is None
+        assert (ws / t["file"]).is_file()
+
+    statuses = {c["id"]: c["status"] for c in report["criteria"]}
+    assert set(statuses.values()) <= {"verified", "flagged", "unverified", "unverifiable"}
+    assert statuses["AC1"] == "flagged"  # test_wrong_expectation exercises normalize_code
+    for c in report["criteria"]:
+        assert set(c) >= {"id", "text", "tests", "status"}
+
+    cov = report["coverage"]
+    assert cov["changed_lines"] > 0 and cov["changed_branches"] > 0
+    for side in ("before", "after"):
+        for k in ("line_pct", "branch_pct"):
+            assert 0.0 <= cov[side][k] <= 100.0
+    assert cov["after"]["line_pct"] > cov["before"]["line_pct"]
+
+    md = (ws / "report.md").read_text()
+    assert "## Possible bugs" in md and "test_wrong_expectation" in md
+    assert "### Accepted tests" in md and "test_invalid_characters" in md
+    assert "Changed-line coverage" in md
