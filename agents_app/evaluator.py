@@ -195,24 +195,37 @@ def imported_modules(source: str) -> set[str]:
 def minimise(
     green: dict[str, set[Element]], baseline: set[Element], code_len: dict[str, int]
 ) -> tuple[list[tuple[str, set[Element]]], set[Element]]:
-    """Greedy set cover: the tests that together reach all the coverage the green
-    tests add beyond the baseline, each with the elements it contributed."""
-    remaining = set().union(*green.values()) - baseline if green else set()
-    reached = set(remaining)
-    kept: list[tuple[str, set[Element]]] = []
+    """The fewest tests that together reach all the coverage the green tests add beyond
+    the baseline, each with the elements it contributes (in selection order).
+
+    Greedy set cover (most new elements first; ties to the shorter test), then a reverse
+    pass that drops any kept test whose contribution the other kept tests already reach
+    — greedy alone can keep a test that later picks made redundant.
+    """
+    target = set().union(*green.values()) - baseline if green else set()
+    remaining = set(target)
+    order: list[str] = []
     pool = dict(green)
     while remaining and pool:
         best = max(
             pool,
             key=lambda t: (len(pool[t] & remaining), -code_len.get(t, 0), _neg(t)),
         )
-        gain = pool[best] & remaining
-        if not gain:
+        if not pool[best] & remaining:
             break
-        kept.append((best, gain))
-        remaining -= gain
+        order.append(best)
+        remaining -= pool[best]
         del pool[best]
-    return kept, reached
+    for tid in reversed(list(order)):
+        others = set().union(*(green[o] for o in order if o != tid)) if len(order) > 1 else set()
+        if target <= others | baseline:
+            order.remove(tid)
+    kept: list[tuple[str, set[Element]]] = []
+    covered = set(baseline)
+    for tid in order:
+        kept.append((tid, green[tid] & target - covered))
+        covered |= green[tid]
+    return kept, target
 
 
 def _neg(test_id: str) -> tuple:

@@ -148,7 +148,10 @@ def run(ctx: StageContext) -> None:
 
     # the existing suite, for the "before" coverage
     existing = existing_test_paths(repo, analysis)
-    if existing:
+    if not changed:
+        ctx.emit.warn("no changed Python code: there is nothing to measure")
+        baseline = {"label": "baseline", "tests": [], "duration_s": 0.0, "coverage": {"files": {}}}
+    elif existing:
         ctx.emit(f"running the existing suite ({', '.join(existing)}) under coverage")
         baseline = run_pytest(ctx, rt, repo, existing, "baseline", coverage_files=changed)
         counts = _count(baseline)

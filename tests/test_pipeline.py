@@ -181,3 +181,28 @@ def test_rerun_lane_requeues_a_finished_task(task, example):
 
     wt = ensure_worktree(task)
     assert git(wt, "rev-parse", "HEAD").strip() == example["head_sha"]
+
+
+def test_a_branch_without_python_changes_ends_done_with_nothing_to_test(example):
+    repo = Path(example["repo"])
+    git(repo, "checkout", "-q", "-b", "docs-only", "main")
+    (repo / "README.md").write_text("# billable\n\nNow with better docs.\n")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "docs")
+    git(repo, "checkout", "-q", "main")
+    services.create_project("billable", repo)
+    task = services.start_task(
+        {
+            "project_id": "billable",
+            "spec_id": "docs",
+            "branch": "docs-only",
+            "spec_text": "## Acceptance Criteria\n\n- The README explains discounts.\n",
+        },
+        enqueue=False,
+    )
+    task = pipeline.run_to_end(task.pk)
+    assert task.status == Task.Status.DONE, task.error
+    report = json.loads((Path(task.workspace) / "report.json").read_text())
+    assert report["tests"] == []
+    assert report["coverage"]["changed_lines"] == 0
+    assert report["coverage"]["after"]["line_pct"] is None
+    assert [c["status"] for c in report["criteria"]] == ["unverifiable"]
