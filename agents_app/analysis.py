@@ -3,13 +3,32 @@
 Pure Python, no Django.  :func:`analyse_project` only reads files (and asks git
 for the tracked-file list); it never imports or runs the project's code.  Its
 result is JSON-serialisable and written to ``context/project_analysis.json``.
+
+The repository is untrusted content and may commit symlinks
+(``requirements.txt -> ../../secret_key``) or, in a worktree that was tampered
+with, hold FIFOs and other special files.  So:
+
+* Every file is read through :mod:`agents_app.safe_fs` relative to the repository
+  root; a symlink anywhere on the way, a special file or an oversized file is never
+  opened.  A symlinked or special file is *unread*: the analysis gets a warning
+  naming it ("requirements.txt is a symlink; not read"), and it is left out of
+  ``dependency_files`` and contributes nothing to the declared dependencies, the
+  test framework evidence, the build configuration and so on.
+* Listing files never follows a link: the walk lstat()s and does not descend into
+  symlinked folders, and names git lists under a folder that is a symlink on disk
+  are dropped.  A symlink's own name is still listed (git tracks it as a file), so
+  it counts toward ``languages`` and ``file_count``; only its name is used.
+* Paths taken from the configuration (``testpaths``) count only when they exist
+  inside the repository without passing a symlink.
 """
 
 from __future__ import annotations
 
 import configparser
+import errno
 import os
 import re
+import stat
 import subprocess
 import tomllib
 from collections import Counter
@@ -17,7 +36,8 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from agents_app.changes import is_test_path
+from agents_app import safe_fs
+from agents_app.changes import _unsafe_reason, is_test_path
 
 __all__ = ["LANGUAGES", "analyse_project", "list_files"]
 
@@ -97,10 +117,68 @@ def _skipped_dir(parts: Iterable[str]) -> bool:
     return any(p in _SKIP_DIRS or p.endswith(".egg-info") for p in parts)
 
 
+def _under_symlink(root: Path, names: list[str]) -> set[str]:
+    """The names whose parent folders include a symlink on disk (lstat only)."""
+    linked: dict[str, bool] = {"": False}
+
+    def is_linked(folder: str) -> bool:
+        todo = []
+        while folder not in linked:
+            todo.append(folder)
+            folder = folder.rpartition("/")[0]
+        result = linked[folder]
+        for d in reversed(todo):
+            if not result:
+                try:
+                    result = stat.S_ISLNK(os.lstat(root / d).st_mode)
+                except OSError:
+                    result = False  # not in the worktree: nothing there is read
+            linked[d] = result
+        return result
+
+    return {n for n in names if is_linked(n.rpartition("/")[0])}
+
+
+def _walk(root: Path) -> list[str]:
+    """Every non-directory below root, never following or stat()ing through a link.
+
+    Symlinks (to files or folders) and special files are listed by name; only real
+    folders are entered.
+    """
+    out: list[str] = []
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        try:
+            with os.scandir(root / rel_dir if rel_dir else root) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if not is_dir:
+                out.append(rel)
+            elif (
+                entry.name not in _SKIP_DIRS
+                and not entry.name.endswith(".egg-info")
+                and not os.path.lexists(os.path.join(entry.path, "pyvenv.cfg"))
+            ):
+                stack.append(rel)
+    return out
+
+
 def list_files(repo_root: Path) -> tuple[list[str], bool]:
-    """(relative POSIX paths, whether they came from git's index)."""
+    """(relative POSIX paths, whether they came from git's index).
+
+    Never follows a symlink: git's names under a folder that is a symlink on disk are
+    dropped, and the walk (used without git) does not enter symlinked folders.
+    """
     root = Path(repo_root)
-    if (root / ".git").exists():
+    if os.path.lexists(root / ".git"):
         try:
             res = subprocess.run(
                 ["git", "-C", str(root), "ls-files", "-z", "--cached"],
@@ -113,30 +191,39 @@ def list_files(repo_root: Path) -> tuple[list[str], bool]:
         if res is not None and res.returncode == 0:
             names = [n for n in res.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
             kept = [n for n in names if not _skipped_dir(PurePosixPath(n).parts[:-1])]
-            return sorted(set(kept)), True
-    out: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = Path(dirpath).relative_to(root)
-        dirnames[:] = sorted(
-            d
-            for d in dirnames
-            if d not in _SKIP_DIRS
-            and not d.endswith(".egg-info")
-            and not (Path(dirpath, d, "pyvenv.cfg")).exists()
-        )
-        for name in filenames:
-            out.append((rel_dir / name).as_posix())
-    return sorted(out), False
+            linked = _under_symlink(root, kept)
+            return sorted({n for n in kept if n not in linked}), True
+    return sorted(_walk(root)), False
 
 
-def _read(root: Path, rel: str) -> str | None:
+def _warn(warnings: list[str], message: str) -> None:
+    if message not in warnings:
+        warnings.append(message)
+
+
+def _unreadable(root: Path, rel: str, warnings: list[str]) -> bool:
+    """True (with a warning) when root/rel is a symlink or special file; lstat only."""
+    reason = _unsafe_reason(root, rel)
+    if reason:
+        _warn(warnings, f"{rel} {reason}; not read")
+    return bool(reason)
+
+
+def _read(root: Path, rel: str, warnings: list[str]) -> str | None:
+    """Text of the repository file root/rel (universal newlines), read via safe_fs.
+
+    None when it is missing or larger than _MAX_SCAN_BYTES; None and a warning when it
+    is a symlink, lies under one, or is not a regular file.
+    """
     try:
-        path = root / rel
-        if path.stat().st_size > _MAX_SCAN_BYTES:
-            return None
-        return path.read_text(encoding="utf-8", errors="replace")
+        text = safe_fs.read_text(root, rel, limit=_MAX_SCAN_BYTES)
+    except safe_fs.UnsafePath as exc:
+        if exc.errno != errno.EFBIG and not _unreadable(root, rel, warnings):
+            _warn(warnings, f"{rel}: {exc.strerror}; not read")
+        return None
     except OSError:
         return None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _norm_dist(name: str) -> str:
@@ -159,7 +246,7 @@ def _req_names(lines: Iterable[str]) -> set[str]:
 
 
 def _toml(root: Path, rel: str, warnings: list[str]) -> dict[str, Any]:
-    text = _read(root, rel)
+    text = _read(root, rel, warnings)
     if text is None:
         return {}
     try:
@@ -170,7 +257,7 @@ def _toml(root: Path, rel: str, warnings: list[str]) -> dict[str, Any]:
 
 
 def _ini(root: Path, rel: str, warnings: list[str]) -> configparser.ConfigParser | None:
-    text = _read(root, rel)
+    text = _read(root, rel, warnings)
     if text is None:
         return None
     cp = configparser.ConfigParser(interpolation=None, strict=False)
@@ -331,8 +418,24 @@ def _packages(files: list[str], roots: list[str]) -> list[str]:
     return sorted(found)
 
 
+def _inside(root: Path, rel: str) -> bool:
+    """root/rel exists without leaving root or passing a symlink (lstat only)."""
+    p = PurePosixPath(rel)
+    if p.is_absolute() or ".." in p.parts:
+        return False
+    cur = root
+    for part in p.parts:
+        cur = cur / part
+        try:
+            if stat.S_ISLNK(os.lstat(cur).st_mode):
+                return False
+        except OSError:
+            return False
+    return True
+
+
 def _test_dirs(files: list[str], testpaths: list[str], root: Path) -> list[str]:
-    declared = [t.strip("/") or "." for t in testpaths if (root / t).exists()]
+    declared = [t.strip("/") or "." for t in testpaths if _inside(root, t)]
     if declared:
         return list(dict.fromkeys(declared))
     dirs: set[str] = set()
@@ -372,9 +475,10 @@ def analyse_project(repo_root: Path) -> dict[str, Any]:
     pyproject = _toml(root, "pyproject.toml", warnings) if "pyproject.toml" in fileset else {}
     setup_cfg = _ini(root, "setup.cfg", warnings) if "setup.cfg" in fileset else None
     tox_ini = _ini(root, "tox.ini", warnings) if "tox.ini" in fileset else None
-    setup_py = _read(root, "setup.py") if "setup.py" in fileset else None
+    setup_py = _read(root, "setup.py", warnings) if "setup.py" in fileset else None
     pipfile = _toml(root, "Pipfile", warnings) if "Pipfile" in fileset else {}
-    dep_files = _dependency_files(files)
+    # A symlinked or special dependency file is unread: warned about and left out.
+    dep_files = [f for f in _dependency_files(files) if not _unreadable(root, f, warnings)]
 
     # Declared dependencies, from every dependency file that lists them.
     deps: dict[str, set[str]] = {}
@@ -385,7 +489,7 @@ def analyse_project(repo_root: Path) -> dict[str, Any]:
 
     for f in dep_files:
         if f.endswith((".txt", ".in")):
-            text = _read(root, f)
+            text = _read(root, f, warnings)
             if text:
                 note(_req_names(text.splitlines()), f)
     project = pyproject.get("project") if isinstance(pyproject.get("project"), dict) else {}
@@ -456,7 +560,7 @@ def analyse_project(repo_root: Path) -> dict[str, Any]:
     unittest_evidence: list[str] = []
     plain_functions: list[str] = []
     for f in test_files[:_MAX_SCANNED_TESTS]:
-        text = _read(root, f)
+        text = _read(root, f, warnings)
         if not text:
             continue
         if re.search(r"\bunittest\.(?:IsolatedAsync)?TestCase\b|from unittest import", text):
@@ -509,7 +613,7 @@ def analyse_project(repo_root: Path) -> dict[str, Any]:
 
     frameworks = [f for f in _FRAMEWORKS if f in deps]
     if "django" not in frameworks and "manage.py" in fileset:
-        text = _read(root, "manage.py") or ""
+        text = _read(root, "manage.py", warnings) or ""
         if "django" in text.lower():
             frameworks.insert(0, "django")
 

@@ -21,14 +21,26 @@ Line attribution
   deleting the last statement of a function touches that function while deleting
   a whole function between two others touches only their parent (the class or
   ``<module>``).  Removed blocks of blank lines are ignored.
+
+Untrusted files
+---------------
+The worktree holds a repository TFactory does not control, and a repository may
+commit symlinks (``pkg/mod.py -> /home/me/.ssh/id_rsa`` or ``-> /proc/kcore``).
+Changed files are read only through :mod:`agents_app.safe_fs`, relative to the
+repository root: a symlink (the file itself or a folder on its way), a FIFO or
+other special file, or a file over 5 MB is never opened for reading; it is skipped
+with a warning naming it, and yields no symbols.
 """
 
 from __future__ import annotations
 
 import ast
+import errno
 import io
 import keyword
+import os
 import re
+import stat
 import textwrap
 import tokenize
 from collections.abc import Iterable, Mapping
@@ -36,6 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import unidiff
+
+from agents_app import safe_fs
 
 __all__ = [
     "ChangedFile",
@@ -50,6 +64,39 @@ __all__ = [
 
 class DiffError(ValueError):
     """The diff text could not be read."""
+
+
+_MAX_SOURCE_BYTES = 5_000_000
+
+
+def _unsafe_reason(root: Path, rel: str) -> str | None:
+    """Why the repository file ``root/rel`` must not be read, found with lstat alone.
+
+    "is a symlink", "is under the symlinked folder X", "is not a regular file" or
+    "is not a plain relative path"; None for a regular file and for a path that does
+    not exist (or cannot be examined).  Never follows a link.
+    """
+    p = PurePosixPath(rel)
+    if p.is_absolute() or ".." in p.parts:
+        return "is not a plain relative path"
+    parts = [part for part in p.parts if part != "."]
+    cur = Path(root)
+    for i, part in enumerate(parts):
+        cur = cur / part
+        try:
+            mode = os.lstat(cur).st_mode
+        except OSError:
+            return None
+        last = i == len(parts) - 1
+        if stat.S_ISLNK(mode):
+            return (
+                "is a symlink"
+                if last
+                else f"is under the symlinked folder {'/'.join(parts[: i + 1])}"
+            )
+        if last and not stat.S_ISREG(mode):
+            return "is not a regular file"
+    return None
 
 
 @dataclass(frozen=True)
@@ -372,7 +419,9 @@ def changed_symbols(
     """The symbols of changed, non-test ``.py`` files that hold changed lines.
 
     Returns ``(symbols, warnings)``; a file that cannot be read or parsed gives a
-    warning naming the file (and line), never an exception.
+    warning naming the file (and line), never an exception.  Files are read through
+    :mod:`agents_app.safe_fs` below ``repo_root``: a symlinked or special file is
+    skipped with a warning ("pkg/mod.py is a symlink; not read, skipped").
     """
     root = Path(repo_root)
     symbols: list[ChangedSymbol] = []
@@ -383,13 +432,20 @@ def changed_symbols(
             continue
         if not cf.added and not cf.deleted_at:
             continue
-        file_path = root / path
         try:
-            raw = file_path.read_bytes()
+            raw = safe_fs.read_bytes(root, path, limit=_MAX_SOURCE_BYTES)
         except OSError as exc:
-            warnings.append(
-                f"{path}: cannot read the changed file ({exc.strerror or exc}); skipped"
-            )
+            reason = _unsafe_reason(root, path) if isinstance(exc, safe_fs.UnsafePath) else None
+            if reason:
+                warnings.append(f"{path} {reason}; not read, skipped")
+            elif exc.errno == errno.EFBIG:
+                warnings.append(
+                    f"{path} is larger than {_MAX_SOURCE_BYTES} bytes; not read, skipped"
+                )
+            else:
+                warnings.append(
+                    f"{path}: cannot read the changed file ({exc.strerror or exc}); skipped"
+                )
             continue
         try:
             source = raw.decode("utf-8-sig")

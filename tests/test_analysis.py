@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
+import threading
 from pathlib import Path
 
-from agents_app.analysis import analyse_project
+from agents_app.analysis import analyse_project, list_files
 
 GIT = ["git", "-c", "user.name=T", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
 
@@ -262,3 +265,155 @@ def test_pipfile_and_lock_files(tmp_path):
     assert a["dependency_files"] == ["Pipfile", "Pipfile.lock", "pdm.lock", "poetry.lock"]
     assert a["frameworks"] == ["flask"]
     assert a["test_framework_evidence"] == ["pytest is a dependency in Pipfile"]
+
+
+# --- untrusted repositories: symlinks and special files ---------------------------------
+
+SECRET = "tfactorysecretkey0c9e7b41"  # would parse as a requirement name if it were read
+HOST_DOC = "HOST-ONLY-DOCSTRING-5e1b"
+
+
+def outside_tree(tmp_path: Path) -> Path:
+    """Host files outside the repository that a malicious repository links to."""
+    out = tmp_path / "host"
+    (out / "secret_dir").mkdir(parents=True)
+    (out / "secret_key").write_text(SECRET + "\n")
+    (out / "host_mod.py").write_text(f'"""{HOST_DOC}"""\n\ndef host_only():\n    pass\n')
+    (out / "pyproject.toml").write_text(
+        f'[project]\nname = "{SECRET}"\ndependencies = ["{SECRET}"]\n'
+    )
+    (out / "secret_dir" / "leaked_mod.py").write_text(f"# {SECRET}\nX = 1\n")
+    (out / "secret_dir" / "requirements.txt").write_text(SECRET + "\n")
+    (out / "secret_dir" / "test_leak.py").write_text(f"import pytest  # {SECRET}\n")
+    return out
+
+
+def link(repo: Path, rel: str, target: Path) -> None:
+    path = repo / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Relative, like a committed `requirements.txt -> ../../secret_key`.
+    path.symlink_to(os.path.relpath(target, path.parent))
+
+
+def hostile_repo(tmp_path: Path) -> tuple[Path, Path]:
+    host = outside_tree(tmp_path)
+    repo = make(
+        tmp_path / "repo",
+        {
+            "pkg/__init__.py": "",
+            "pkg/real.py": "def real():\n    return 1\n",
+            "requirements-dev.txt": "pytest\n",
+            "tests/test_real.py": "def test_real():\n    assert True\n",
+        },
+    )
+    link(repo, "requirements.txt", host / "secret_key")
+    link(repo, "pyproject.toml", host / "pyproject.toml")
+    link(repo, "pkg/mod.py", host / "host_mod.py")
+    link(repo, "tests/test_linked.py", host / "secret_key")
+    link(repo, "src", host / "secret_dir")
+    return repo, host
+
+
+def assert_nothing_leaked(a: dict) -> None:
+    text = json.dumps(a)
+    assert SECRET not in text and HOST_DOC not in text and "leaked" not in text
+    assert a["dependency_files"] == ["requirements-dev.txt"]
+    assert a["declared_dependencies"] == ["pytest"]
+    assert a["import_roots"] == ["."] and a["src_layout"] is False
+    assert a["packages"] == ["pkg"]
+    assert a["test_framework"] == "pytest"
+    assert a["test_framework_evidence"] == ["pytest is a dependency in requirements-dev.txt"]
+    assert "requirements.txt is a symlink; not read" in a["warnings"]
+    assert "pyproject.toml is a symlink; not read" in a["warnings"]
+    assert "tests/test_linked.py is a symlink; not read" in a["warnings"]
+
+
+def test_committed_symlinks_are_never_followed(tmp_path):
+    repo, _ = hostile_repo(tmp_path)
+    commit_all(repo)
+    a = analyse_project(repo)
+    assert a["git_tracked"] is True
+    assert_nothing_leaked(a)
+    files, _ = list_files(repo)
+    # The links' own names are listed (git tracks them); nothing behind them is.
+    assert not [f for f in files if f.startswith("src/")]
+    assert {"src", "requirements.txt", "pkg/mod.py"} <= set(files)
+
+
+def test_walk_does_not_follow_symlinks(tmp_path):
+    repo, _ = hostile_repo(tmp_path)
+    a = analyse_project(repo)  # no .git: the walk is used
+    assert a["git_tracked"] is False
+    assert_nothing_leaked(a)
+    files, _ = list_files(repo)
+    assert not [f for f in files if f.startswith("src/")]
+    assert "src" in files
+
+
+def test_git_names_under_a_symlinked_folder_are_dropped(tmp_path):
+    host = outside_tree(tmp_path)
+    repo = make(tmp_path / "repo", {"src/app/__init__.py": "", "src/app/requirements.txt": ""})
+    make(repo, {"requirements.txt": "attrs\n"})
+    commit_all(repo)
+    # The worktree no longer matches the index: src is now a link to a host folder.
+    shutil.rmtree(repo / "src")
+    link(repo, "src", host / "secret_dir")
+    (host / "secret_dir" / "app").mkdir()
+    (host / "secret_dir" / "app" / "__init__.py").write_text(f"# {SECRET}\n")
+    files, from_git = list_files(repo)
+    assert from_git and files == ["requirements.txt"]
+    a = analyse_project(repo)
+    assert SECRET not in json.dumps(a) and a["packages"] == []
+
+
+def test_testpaths_through_a_symlink_or_outside_do_not_count(tmp_path):
+    host = outside_tree(tmp_path)
+    repo = make(
+        tmp_path / "repo",
+        {
+            "pytest.ini": "[pytest]\ntestpaths = linked ../host /etc tests\n",
+            "tests/test_a.py": "def test_a():\n    pass\n",
+        },
+    )
+    link(repo, "linked", host / "secret_dir")
+    assert analyse_project(repo)["test_dirs"] == ["tests"]
+
+
+def run_with_timeout(fn, *args, timeout: float = 20.0):
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn(*args)
+        except BaseException as exc:  # re-raised in the test's thread
+            box["error"] = exc
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout)
+    assert not t.is_alive(), f"{fn.__name__} hung"
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def test_fifos_do_not_hang_the_analysis(tmp_path):
+    walked = make(tmp_path / "walked", {"app.py": "", "requirements-dev.txt": "pytest\n"})
+    os.mkfifo(walked / "requirements.txt")
+    os.mkfifo(walked / "setup.py")
+    (walked / "tests").mkdir()
+    os.mkfifo(walked / "tests" / "test_pipe.py")
+    a = run_with_timeout(analyse_project, walked)
+    assert a["dependency_files"] == ["requirements-dev.txt"]
+    assert "requirements.txt is not a regular file; not read" in a["warnings"]
+    assert "setup.py is not a regular file; not read" in a["warnings"]
+    assert "tests/test_pipe.py is not a regular file; not read" in a["warnings"]
+
+    # A tracked file replaced by a FIFO in the worktree.
+    tracked = make(tmp_path / "tracked", {"pyproject.toml": "[project]\nname = 'x'\n", "m.py": ""})
+    commit_all(tracked)
+    (tracked / "pyproject.toml").unlink()
+    os.mkfifo(tracked / "pyproject.toml")
+    b = run_with_timeout(analyse_project, tracked)
+    assert b["git_tracked"] is True and b["dependency_files"] == []
+    assert b["warnings"] == ["pyproject.toml is not a regular file; not read"]

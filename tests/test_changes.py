@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -488,3 +491,76 @@ def test_symbols_are_json_friendly(cart_repo):
     syms, _ = changed_symbols(repo, files, ["."])
     json.dumps([s.to_dict() for s in syms])
     json.dumps({p: f.to_dict() for p, f in files.items()})
+
+
+# --- untrusted repositories: symlinks and special files ---------------------------------
+
+HOST_DOC = "HOST-ONLY-DOCSTRING-7c2e"
+HOST_SOURCE = f'''"""{HOST_DOC}"""
+
+
+def host_only(secret_arg_9d1f):
+    """{HOST_DOC} in a function."""
+    return 1
+'''
+
+
+def test_a_symlinked_changed_module_is_not_read(tmp_path):
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "host_mod.py").write_text(HOST_SOURCE)
+    (host / "lib").mkdir()
+    (host / "lib" / "inner.py").write_text(HOST_SOURCE)
+    repo, _ = make_repo(
+        tmp_path,
+        {"pkg/__init__.py": "", "pkg/real.py": "def real():\n    return 1\n"},
+        {"pkg/real.py": "def real():\n    return 2\n"},
+    )
+    # The feature branch also commits pkg/mod.py -> ../../host/host_mod.py and lib -> host/lib.
+    (repo / "pkg" / "mod.py").symlink_to(os.path.relpath(host / "host_mod.py", repo / "pkg"))
+    (repo / "lib").symlink_to(os.path.relpath(host / "lib", repo))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "links")
+    diff = git(repo, "diff", "--no-color", "--no-ext-diff", "-M", "main..feature")
+    files = changed_lines(diff)
+    assert {"pkg/real.py", "pkg/mod.py"} <= set(files)
+    # A crafted diff could also name a file under the linked folder, or outside the repo.
+    files["lib/inner.py"] = ChangedFile(path="lib/inner.py", status="added", added=frozenset({1}))
+    files["../host/host_mod.py"] = ChangedFile(
+        path="../host/host_mod.py", status="modified", added=frozenset({1})
+    )
+
+    syms, warnings = changed_symbols(repo, files, ["."])
+    assert [(s.path, s.qualname) for s in syms] == [("pkg/real.py", "real")]
+    assert "pkg/mod.py is a symlink; not read, skipped" in warnings
+    assert "lib/inner.py is under the symlinked folder lib; not read, skipped" in warnings
+    assert any(w.startswith("../host/host_mod.py") for w in warnings)
+    assert len(warnings) == 3
+    text = json.dumps([s.to_dict() for s in syms]) + json.dumps(warnings)
+    assert HOST_DOC not in text and "secret_arg" not in text and "host_only" not in text
+
+
+def test_a_fifo_or_a_link_to_a_special_file_does_not_hang(tmp_path):
+    # Like a link to /proc/kcore, but harmless should it ever be followed: a host FIFO.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    os.mkfifo(repo / "pipe.py")
+    os.mkfifo(tmp_path / "host_fifo")
+    (repo / "linked.py").symlink_to("../host_fifo")
+    files = {
+        name: ChangedFile(path=name, status="modified", added=frozenset({1}))
+        for name in ("pipe.py", "linked.py")
+    }
+    box: dict = {}
+    t = threading.Thread(
+        target=lambda: box.update(out=changed_symbols(repo, files, ["."])), daemon=True
+    )
+    t.start()
+    t.join(20)
+    assert not t.is_alive(), "changed_symbols hung"
+    syms, warnings = box["out"]
+    assert syms == []
+    assert warnings == [
+        "linked.py is a symlink; not read, skipped",
+        "pipe.py is not a regular file; not read, skipped",
+    ]
