@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import ast
+import itertools
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,8 +55,11 @@ def changed_elements(plan: dict[str, Any], export: dict[str, Any], repo: str) ->
         rel = _rel(abs_path, repo)
         if rel not in added or "statements" not in info:
             continue
-        lines = set(info["statements"]) & added[rel]
-        branch_lines = set(info.get("branch_lines", [])) & added[rel]
+        # a changed continuation line counts as its statement's first line
+        first = {int(k): v for k, v in (info.get("first_lines") or {}).items()}
+        touched = {first.get(n, n) for n in added[rel]}
+        lines = set(info["statements"]) & touched
+        branch_lines = set(info.get("branch_lines", [])) & touched
         ch.lines[rel] = lines
         ch.arcs[rel] = {
             (a, b)
@@ -112,6 +117,7 @@ class Outcome:
     failed: int = 0
     skipped: int = 0
     xfailed: int = 0
+    assertions: int = 0  # failures that were assertion failures in the test body
     missing: int = 0
     failures: list[str] = field(default_factory=list)
     exc_types: list[str] = field(default_factory=list)
@@ -153,6 +159,7 @@ def collect_outcomes(runs: list[dict[str, Any]], nodeid_for: dict[str, str]) -> 
                 o.xfailed += outcome == "xfailed"
             else:
                 o.failed += 1
+                o.assertions += bool(rec.get("assertion")) and rec.get("phase") == "call"
                 exc = rec.get("exc_type") or "Error"
                 if rec.get("phase") and rec.get("phase") != "call":
                     exc = f"{exc} (in {rec['phase']})"
@@ -199,8 +206,9 @@ def minimise(
     the baseline, each with the elements it contributes (in selection order).
 
     Greedy set cover (most new elements first; ties to the shorter test), then a reverse
-    pass that drops any kept test whose contribution the other kept tests already reach
-    — greedy alone can keep a test that later picks made redundant.
+    pass that drops any kept test whose contribution the other kept tests already reach,
+    then an exhaustive search for a smaller cover (bounded in time; for the few dozen
+    tests a change yields it finishes, so the set is the smallest, not just irredundant).
     """
     target = set().union(*green.values()) - baseline if green else set()
     remaining = set(target)
@@ -220,12 +228,52 @@ def minimise(
         others = set().union(*(green[o] for o in order if o != tid)) if len(order) > 1 else set()
         if target <= others | baseline:
             order.remove(tid)
+    order = _exact_cover(green, target, order, code_len) or order
     kept: list[tuple[str, set[Element]]] = []
     covered = set(baseline)
     for tid in order:
         kept.append((tid, green[tid] & target - covered))
         covered |= green[tid]
     return kept, target
+
+
+def _exact_cover(
+    green: dict[str, set[Element]],
+    target: set[Element],
+    found: list[str],
+    code_len: dict[str, int],
+    budget_s: float = 2.0,
+) -> list[str] | None:
+    """A cover smaller than `found`, by exhaustive search over bitmasks, if one exists
+    and the search fits in `budget_s`; None otherwise (then `found` stands)."""
+    if len(found) <= 1:
+        return None
+    bit = {e: 1 << i for i, e in enumerate(sorted(target, key=repr))}
+    full = (1 << len(bit)) - 1
+    masks: dict[str, int] = {}
+    for tid, elems in green.items():
+        m = 0
+        for e in elems & target:
+            m |= bit[e]
+        if m:
+            masks[tid] = m
+    # a test whose coverage another test's includes is never needed in a smallest cover
+    pool = sorted(masks, key=lambda t: (-masks[t].bit_count(), code_len.get(t, 0), t))
+    useful = [
+        t for i, t in enumerate(pool)
+        if not any(masks[t] | masks[o] == masks[o] for o in pool[:i])
+    ]  # fmt: skip
+    deadline = time.monotonic() + budget_s
+    for size in range(1, len(found)):
+        for combo in itertools.combinations(useful, size):
+            m = 0
+            for t in combo:
+                m |= masks[t]
+            if m == full:
+                return list(combo)
+            if time.monotonic() > deadline:
+                return None
+    return None
 
 
 def _neg(test_id: str) -> tuple:
@@ -297,6 +345,13 @@ def run(ctx: StageContext) -> None:
         """What ran while the test itself ran (not while its file was imported)."""
         return set(cand_cov.get(nodeid_for[t.test_id], set()))
 
+    coverage_problem = _coverage_problem(cand_runs[0]) if cand_runs else None
+    if coverage_problem:
+        ctx.emit.warn(f"candidate coverage is unknown: {coverage_problem}")
+    baseline_problem = _coverage_problem(baseline_run) if baseline_run.get("tests") else None
+    if baseline_problem:
+        ctx.emit.warn(f"the existing suite's coverage is unknown: {baseline_problem}")
+
     verdicts: dict[str, tuple[str, list[str]]] = {}
     green: dict[str, set[Element]] = {}
     elements: dict[str, set[Element]] = {}
@@ -310,13 +365,15 @@ def run(ctx: StageContext) -> None:
                     "reject",
                     [runs_text, "checks nothing: no assert, pytest.raises or assert* call"],
                 )
+            elif coverage_problem:
+                # unknown is a flag, never an accept
+                verdicts[t.test_id] = (
+                    "flag",
+                    [runs_text, f"coverage could not be measured ({coverage_problem}); review it"],
+                )
             else:
                 green[t.test_id] = elements[t.test_id]
-        elif (
-            n_runs
-            and o.failed == n_runs
-            and all(e.startswith("AssertionError") for e in o.exc_types)
-        ):
+        elif n_runs and o.failed == n_runs and o.assertions == n_runs:
             verdicts[t.test_id] = (
                 "flag",
                 [
@@ -418,7 +475,9 @@ def run(ctx: StageContext) -> None:
     summary = {
         "changed_lines": sum(len(v) for v in changed.lines.values()),
         "changed_branches": sum(len(v) for v in changed.arcs.values()),
-        "before": coverage_figures(baseline, changed),
+        "before": coverage_figures(baseline, changed)
+        if not baseline_problem
+        else {"line_pct": None, "branch_pct": None, "unknown": baseline_problem},
         "after": coverage_figures(after, changed),
         "reachable_by_candidates": coverage_figures(baseline | reached, changed),
         "uncovered_after": describe_elements(changed.elements() - after, limit=40),
@@ -453,6 +512,17 @@ def run(ctx: StageContext) -> None:
     )
 
 
+def _coverage_problem(run: dict[str, Any]) -> str | None:
+    cov = run.get("coverage")
+    if not cov:
+        return "no coverage data"
+    if cov.get("error"):
+        return str(cov["error"])[:300]
+    if run.get("coverage_active") is False:
+        return "coverage was not active while the tests ran (does a project plugin own it?)"
+    return None
+
+
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}%"
 
@@ -461,8 +531,12 @@ def _targets_hit(elems: set[Element], targets: list[dict]) -> tuple[str, list[st
     hits: dict[str, int] = defaultdict(int)
     crits: set[str] = set()
     for t in targets:
-        mine = set(t["changed_lines"])
-        n = sum(1 for e in elems if e[0] == "L" and e[1] == t["path"] and e[2] in mine)
+        if t["kind"] in ("function", "method"):
+            lo, hi = t["lineno"], t["end_lineno"]
+            n = sum(1 for e in elems if e[0] == "L" and e[1] == t["path"] and lo <= e[2] <= hi)
+        else:  # a class or module: only its own changed lines, not its methods'
+            mine = set(t["changed_lines"])
+            n = sum(1 for e in elems if e[0] == "L" and e[1] == t["path"] and e[2] in mine)
         if n and t["kind"] != "module":
             hits[t["target"]] = n
             crits.update(t.get("criteria", []))

@@ -11,19 +11,25 @@ Raw results land in runs/ as JSON; the evaluator judges them.
 from __future__ import annotations
 
 import json
-import shutil
+import os
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
+from agents_app import safe_fs
 from agents_app.models import GeneratedTest
 from agents_app.pipeline import StageContext, StageError
 from agents_app.runtime import TaskRuntime, copy_tree, import_roots
+from agents_app.sandbox import Mount
+from tasks_app.events import redact
 from tasks_app.workspace import read_json, write_json
 
 CANDIDATE_DIR = "tfactory_candidates"
 ORDERS = ("forward", "reverse", "shuffle:{seed}")
+# Plugins that would take coverage away from us (pytest-cov starts its own collector),
+# spread tests over processes (xdist) or reorder them on their own (randomly).
+BLOCKED_PLUGINS = ("cov", "xdist", "randomly", "cacheprovider")
 
 
 def _changed_py_files(ctx: StageContext) -> list[str]:
@@ -31,25 +37,14 @@ def _changed_py_files(ctx: StageContext) -> list[str]:
     return sorted({t["path"] for t in plan.get("targets", [])})
 
 
-def _coverage_rc(path: Path, include: list[Path]) -> None:
-    lines = ["[run]", "branch = True", "parallel = False", "include ="]
-    lines += [f"    {p}" for p in include]
-    path.write_text("\n".join(lines) + "\n")
-
-
-def _pytest_argv(rt: TaskRuntime, paths: list[str], results: Path, cov: Path | None) -> list[str]:
-    python = str(rt.project_env.python)
-    argv = [python]
-    if cov is not None:
-        argv += ["-m", "coverage", "run", f"--rcfile={cov}.rc", f"--data-file={cov}", "-m"]
-    else:
-        argv += ["-m"]
+def _pytest_argv(rt: TaskRuntime, paths: list[str], out: Path, rc: Path | None) -> list[str]:
+    argv = [str(rt.project_env.python)]
+    if rc is not None:
+        argv += ["-m", "coverage", "run", f"--rcfile={rc}", f"--data-file={out / 'coverage'}"]
+    argv += ["-m", "pytest", "-p", "tfactory_pytest_plugin"]
+    for plugin in BLOCKED_PLUGINS:
+        argv += ["-p", f"no:{plugin}"]
     argv += [
-        "pytest",
-        "-p",
-        "tfactory_pytest_plugin",
-        "-p",
-        "no:cacheprovider",
         "-q",
         "--no-header",
         "-rN",
@@ -57,6 +52,11 @@ def _pytest_argv(rt: TaskRuntime, paths: list[str], results: Path, cov: Path | N
         *paths,
     ]
     return argv
+
+
+def _read_json(root: Path, name: str) -> Any:
+    """JSON a sandboxed run wrote; read without following links it may have planted."""
+    return json.loads(safe_fs.read_text(root, name))
 
 
 def run_pytest(
@@ -72,27 +72,41 @@ def run_pytest(
     timeout_s: float = 900,
 ) -> dict[str, Any]:
     """One pytest run in the sandbox; returns the plugin's results (+ coverage export)."""
-    out = rt.scratch / "results"
-    results = out / f"{label}.json"
-    results.unlink(missing_ok=True)
-    cov = out / f"{label}.coverage" if coverage_files is not None else None
-    if cov is not None:
-        _coverage_rc(Path(f"{cov}.rc"), coverage_files)
-        cov.unlink(missing_ok=True)
+    out = rt.out_dir(label)
+    rc = None
+    if coverage_files is not None:
+        ctl = rt.ctl_dir(label)
+        rc = ctl / "coveragerc"
+        rc.write_text(
+            "\n".join(
+                ["[run]", "branch = True", "include ="] + [f"    {p}" for p in coverage_files]
+            )
+            + "\n"
+        )
     env = rt.env(
         pythonpath=rt.roots_in(repo),
         TFACTORY_ORDER=order,
-        TFACTORY_RESULTS=str(results),
+        TFACTORY_RESULTS=str(out / "results.json"),
         PYTHONHASHSEED=hash_seed,
     )
-    argv = _pytest_argv(rt, paths, results, cov)
-    res = rt.run(argv, workdir=repo, timeout_s=timeout_s, env=env)
+    argv = _pytest_argv(rt, paths, out, rc)
+    mounts = [Mount(repo, writable=True), Mount(out, writable=True)]
+    if rc is not None:
+        mounts.append(Mount(rc.parent))
+    res = rt.run(argv, workdir=repo, timeout_s=timeout_s, env=env, mounts=mounts)
     if res.returncode == 4 and "unrecognized arguments" in res.stderr + res.stdout:
-        # the project's addopts name a plugin we do not have (e.g. --cov): run without them
-        ctx.emit.warn(f"{label}: the project's pytest addopts need missing plugins; ignoring them")
+        # the project's addopts name a plugin we keep out (e.g. --cov): run without them
+        ctx.emit.warn(
+            f"{label}: the project's pytest addopts need plugins TFactory turns off; "
+            "running without the project's addopts"
+        )
         argv.insert(argv.index("-q"), "-o")
         argv.insert(argv.index("-q"), "addopts=")
-        res = rt.run(argv, workdir=repo, timeout_s=timeout_s, env=env)
+        out = rt.out_dir(label)
+        env["TFACTORY_RESULTS"] = str(out / "results.json")
+        argv = [a.replace(str(mounts[1].path), str(out)) for a in argv]
+        mounts[1] = Mount(out, writable=True)
+        res = rt.run(argv, workdir=repo, timeout_s=timeout_s, env=env, mounts=mounts)
     ctx.check_cancelled()
     data: dict[str, Any] = {"label": label, "order": order, "hash_seed": hash_seed}
     data.update(
@@ -100,34 +114,47 @@ def run_pytest(
         timed_out=res.timed_out,
         limit_hit=res.limit_hit,
         duration_s=round(res.duration_s, 3),
-        output_tail="\n".join((res.stdout + res.stderr).strip().splitlines()[-40:]),
+        output_tail=redact("\n".join((res.stdout + res.stderr).strip().splitlines()[-40:])),
     )
-    if results.exists():
-        try:
-            data.update(json.loads(results.read_text()))
-        except ValueError:
-            data["error"] = "the results file was not valid JSON"
-    else:
+    try:
+        results = _read_json(out, "results.json")
+        if not isinstance(results, dict):
+            raise ValueError("not an object")
+        data.update(
+            {
+                k: results[k]
+                for k in ("tests", "collect_errors", "exitstatus", "coverage_active")
+                if k in results
+            }
+        )
+    except FileNotFoundError:
         data["error"] = "pytest hit the time limit" if res.timed_out else "pytest wrote no results"
-        data.setdefault("tests", [])
-    if cov is not None:
-        data["coverage"] = export_coverage(rt, repo, cov, coverage_files or [])
+    except (OSError, ValueError) as exc:
+        data["error"] = f"the results file could not be read: {exc}"
+    data.setdefault("tests", [])
+    if rc is not None:
+        data["coverage"] = export_coverage(rt, repo, out, coverage_files or [])
     return data
 
 
-def export_coverage(rt: TaskRuntime, repo: Path, cov: Path, files: list[Path]) -> dict[str, Any]:
+def export_coverage(rt: TaskRuntime, repo: Path, out: Path, files: list[Path]) -> dict[str, Any]:
     """Per-context lines and arcs of `files`, exported as JSON inside the sandbox."""
-    export = Path(f"{cov}.json")
-    export.unlink(missing_ok=True)
     exp = rt.run(
-        [rt.project_env.python, "-m", "tfactory_covexport", cov, export, *files],
+        [rt.project_env.python, "-m", "tfactory_covexport", out / "coverage",
+         out / "coverage.json", *files],
         workdir=repo,
         timeout_s=300,
         env=rt.env(pythonpath=rt.roots_in(repo)),
-    )
-    if exp.returncode == 0 and export.exists():
-        return json.loads(export.read_text())
-    return {"files": {}, "error": (exp.stderr or exp.stdout)[-2000:] or "export failed"}
+        mounts=[Mount(repo), Mount(out, writable=True)],
+    )  # fmt: skip
+    if exp.returncode == 0:
+        try:
+            data = _read_json(out, "coverage.json")
+            if isinstance(data, dict) and isinstance(data.get("files"), dict):
+                return data
+        except (OSError, ValueError) as exc:
+            return {"files": {}, "error": f"the coverage export could not be read: {exc}"}
+    return {"files": {}, "error": redact((exp.stderr or exp.stdout)[-2000:]) or "export failed"}
 
 
 def existing_test_paths(repo: Path, analysis: dict[str, Any]) -> list[str]:
@@ -141,8 +168,13 @@ def run(ctx: StageContext) -> None:
     task = ctx.task
     rt = build_runtime(ctx)
     repo = rt.scratch / "repo"
+    # a fresh copy; the candidates go in before any project code has run in it
     copy_tree(rt.worktree, repo)
-    (rt.scratch / "results").mkdir(exist_ok=True)
+    tests = list(GeneratedTest.objects.filter(task=task))
+    files = sorted({t.file for t in tests})
+    cand_dir = _free_name(repo, CANDIDATE_DIR)
+    for rel in files:
+        safe_fs.write_text(repo, f"{cand_dir}/{Path(rel).name}", (ctx.ws.root / rel).read_text())
     changed = [repo / p for p in _changed_py_files(ctx)]
     analysis = read_json(ctx.ws.context / "project_analysis.json")
 
@@ -162,20 +194,10 @@ def run(ctx: StageContext) -> None:
     else:
         ctx.emit.warn("the project has no test folder; 'before' coverage is zero")
         baseline = {"label": "baseline", "tests": [], "duration_s": 0.0}
-        baseline["coverage"] = export_coverage(
-            rt, repo, rt.scratch / "results" / "baseline.coverage", changed
-        )
+        baseline["coverage"] = export_coverage(rt, repo, rt.out_dir("baseline"), changed)
     write_json(ctx.ws.runs / "baseline.json", baseline)
 
     # candidates, N times in different orders
-    tests = list(GeneratedTest.objects.filter(task=task))
-    files = sorted({t.file for t in tests})
-    cand_dir = repo / CANDIDATE_DIR
-    if cand_dir.exists():
-        shutil.rmtree(cand_dir)
-    cand_dir.mkdir()
-    for rel in files:
-        shutil.copyfile(ctx.ws.root / rel, cand_dir / Path(rel).name)
     runs = []
     n_runs = int(task.options.get("eval_runs", settings.TFACTORY_EVAL_RUNS))
     if not tests:
@@ -188,13 +210,13 @@ def run(ctx: StageContext) -> None:
             ctx,
             rt,
             repo,
-            [f"{CANDIDATE_DIR}/{Path(f).name}" for f in files],
+            [f"{cand_dir}/{Path(f).name}" for f in files],
             label,
             order=order,
             hash_seed=str(1000 + i),
             coverage_files=changed if i == 0 else None,
         )
-        data["files"] = {f"{CANDIDATE_DIR}/{Path(f).name}": f for f in files}
+        data["files"] = {f"{cand_dir}/{Path(f).name}": f for f in files}
         counts = _count(data)
         ctx.emit(
             f"run {i + 1}: {counts['passed']} passed, {counts['failed']} failed, "
@@ -214,10 +236,19 @@ def run(ctx: StageContext) -> None:
             "candidate_runs": [f"runs/{r}.json" for r in runs],
             "changed_files": _changed_py_files(ctx),
             "scratch_repo": str(repo),
-            "candidate_dir": CANDIDATE_DIR,
+            "candidate_dir": cand_dir,
             "import_roots": import_roots(task),
         },
     )
+
+
+def _free_name(repo: Path, base: str) -> str:
+    """A top-level folder name the repository does not use (links included)."""
+    name, n = base, 1
+    while os.path.lexists(repo / name):
+        n += 1
+        name = f"{base}_{n}"
+    return name
 
 
 def _count(data: dict[str, Any]) -> dict[str, int]:

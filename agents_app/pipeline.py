@@ -23,7 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from tasks_app import git
-from tasks_app.events import Emitter, emit_event
+from tasks_app.events import Emitter, emit_event, redact
 from tasks_app.models import Task, TaskEvent
 from tasks_app.workspace import Workspace
 
@@ -145,18 +145,25 @@ class Heartbeat(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stopped.wait(settings.TFACTORY_HEARTBEAT_S):
-                alive = Task.objects.filter(pk=self.task_id, claimed_by=self.worker).update(
-                    heartbeat_at=timezone.now()
-                )
+                try:
+                    alive = Task.objects.filter(pk=self.task_id, claimed_by=self.worker).update(
+                        heartbeat_at=timezone.now()
+                    )
+                    cancelled = Task.objects.filter(pk=self.task_id, cancel_requested=True)
+                    cancelled = cancelled.exists()
+                except Exception:
+                    # one failed beat (e.g. a locked database) must not end the heartbeat:
+                    # the reaper would take a live task; try again next beat
+                    log.exception("heartbeat for task %s failed; retrying", self.task_id)
+                    connection.close()
+                    continue
                 if not alive:
                     # the reaper or a cancel took the task away from this worker
                     self.lost = True
                     self.cancel.set()
                     return
-                if Task.objects.filter(pk=self.task_id, cancel_requested=True).exists():
+                if cancelled:
                     self.cancel.set()
-        except Exception:  # a heartbeat must never take the stage down with it
-            log.exception("heartbeat for task %s failed", self.task_id)
         finally:
             connection.close()
 
@@ -219,7 +226,7 @@ def run_stage(task_id: int, stage: str, *, worker: str | None = None) -> str | N
         finish_done(task_id, worker)
         return None
     handed = Task.objects.filter(pk=task_id, claimed_by=worker, cancel_requested=False).update(
-        queued_stage=following, claimed_by=""
+        queued_stage=following, claimed_by="", heartbeat_at=timezone.now()
     )
     if not handed:
         if Task.objects.filter(pk=task_id, cancel_requested=True).exists():
@@ -231,9 +238,15 @@ def run_stage(task_id: int, stage: str, *, worker: str | None = None) -> str | N
 def _terminal(task_id: int, status: str, worker: str | None, error: str = "") -> Task | None:
     qs = Task.objects.filter(pk=task_id).exclude(status__in=Task.TERMINAL)
     if worker is not None:
-        qs = qs.filter(claimed_by__in=[worker, ""])
+        # only while this worker still holds the claim: a rerun or another worker may
+        # own the row by now
+        qs = qs.filter(claimed_by=worker)
     changed = qs.update(
-        status=status, error=error, queued_stage="", claimed_by="", finished_at=timezone.now()
+        status=status,
+        error=redact(error),
+        queued_stage="",
+        claimed_by="",
+        finished_at=timezone.now(),
     )
     if not changed:
         return None
@@ -255,6 +268,9 @@ def _close(task: Task, message: str, level: str = "info") -> None:
         log.exception("could not write the report of task %s", task.pk)
     if task.worktree:
         git.remove_worktree(task.project.repo, task.worktree_path)
+    from agents_app.runtime import release_scratch
+
+    release_scratch(task)
     emit_event(task, message, kind="status", level=level, data={"status": task.status})
 
 
@@ -292,8 +308,9 @@ def run_to_end(task_id: int) -> Task:
         run_stage(task_id, task.queued_stage, worker=worker)
 
 
-def reap_stale_tasks(stale_after_s: int | None = None) -> list[int]:
-    """Fail tasks whose running stage stopped sending heartbeats (a crashed worker)."""
+def reap_stale_tasks(stale_after_s: int | None = None, *, requeue: bool = True) -> list[int]:
+    """Fail tasks whose running stage stopped sending heartbeats (a crashed worker), and
+    queue again a stage whose job was lost between two stages."""
     stale_after_s = stale_after_s or settings.TFACTORY_STALE_AFTER_S
     cutoff = timezone.now() - timedelta(seconds=stale_after_s)
     reaped = []
@@ -306,8 +323,37 @@ def reap_stale_tasks(stale_after_s: int | None = None) -> list[int]:
         )
         # conditional on the same claim: a stage that just finished is left alone
         qs = Task.objects.filter(pk=task.pk, claimed_by=task.claimed_by, heartbeat_at__lt=cutoff)
-        if qs.update(claimed_by=""):
-            fail_task(task.pk, error, stage=task.status)
+        if qs.update(claimed_by=REAPED):
+            fail_task(task.pk, error, stage=task.status, worker=REAPED)
             reaped.append(task.pk)
+    if requeue:
+        for task in (
+            Task.objects.filter(claimed_by="", heartbeat_at__lt=cutoff, cancel_requested=False)
+            .exclude(queued_stage="")
+            .exclude(status__in=Task.TERMINAL)
+        ):
+            if not _job_pending(task.pk, task.queued_stage):
+                from agents_app.jobs import enqueue_stage
+
+                Task.objects.filter(pk=task.pk).update(heartbeat_at=timezone.now())
+                emit_event(task, f"the job for stage {task.queued_stage} was lost; queued again")
+                enqueue_stage(task.pk, task.queued_stage)
     close_old_connections()
     return reaped
+
+
+REAPED = "reaper"
+
+
+def _job_pending(task_id: int, stage: str) -> bool:
+    """Whether django-q2's ORM queue still holds the job for this stage."""
+    from django_q.models import OrmQ
+
+    name = f"task-{task_id}-{stage}"
+    for item in OrmQ.objects.all():
+        try:
+            if item.name() == name:
+                return True
+        except Exception:  # noqa: S112 - an unreadable queue entry is not ours
+            continue
+    return False

@@ -240,7 +240,11 @@ def run(ctx: StageContext) -> None:
             "testing the changed code without them"
         )
 
-    files = changes.changed_lines((ws.context / "diff.patch").read_text())
+    diff_text = (ws.context / "diff.patch").read_bytes().decode("utf-8", errors="replace")
+    try:
+        files = changes.changed_lines(diff_text)
+    except changes.DiffError as exc:
+        raise StageError(f"the branch's diff could not be parsed: {exc}") from exc
     symbols, warnings = changes.changed_symbols(
         ctx.task.worktree_path, files, analysis.get("import_roots") or ["."]
     )

@@ -1,12 +1,16 @@
 """What every sandboxed step of a task shares: mounts, environment, scratch space.
 
-The worktree is mounted read-only; everything that writes goes to the task's scratch
-folder. Runs get the project's cached environment read-only and the runner-side
-helpers on PYTHONPATH. Nothing from TFactory's own environment is passed in.
+The worktree is mounted read-only. The task's scratch folder itself is host-only:
+sandboxed runs get writable access only to `home/`, to the executor's `repo/` copy
+and to a fresh, empty output folder per run (`out/<label>-<n>/`); control files the
+host writes for a run live in `ctl/`, mounted read-only. Whatever a run leaves in a
+writable folder (including symlinks planted to trick the host) is read back only
+through safe_fs. Nothing from TFactory's own environment is passed in.
 """
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,9 +46,15 @@ def ensure_worktree(task: Task) -> Path:
 
 
 def task_scratch(task: Task) -> Path:
+    """The task's scratch folder with a fresh home/: nothing a previous stage's
+    sandboxed code left in a writable folder survives into this stage."""
     path = scratch_root() / f"task-{task.pk}"
-    for sub in ("home", "tmp"):
-        (path / sub).mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True)
+    for sub in ("home", "out", "ctl"):
+        # rmtree removes links without following them
+        shutil.rmtree(path / sub, ignore_errors=True)
+        (path / sub).mkdir()
+    (path / "home" / "tmp").mkdir()
     return path
 
 
@@ -58,6 +68,9 @@ def import_roots(task: Task) -> list[str]:
     if analysis_file.exists():
         roots = read_json(analysis_file).get("import_roots") or ["."]
     return roots
+
+
+_counter = itertools.count(1)
 
 
 @dataclass
@@ -75,10 +88,22 @@ class TaskRuntime:
     def roots_in(self, base: Path) -> list[Path]:
         return [(base / r).resolve() for r in import_roots(self.task)]
 
+    def out_dir(self, label: str) -> Path:
+        """A new, empty folder for one run's output, mounted writable for that run."""
+        path = self.scratch / "out" / f"{_slug(label)}-{next(_counter)}"
+        path.mkdir()
+        return path
+
+    def ctl_dir(self, label: str) -> Path:
+        """A new folder for files the host prepares for a run; mounted read-only."""
+        path = self.scratch / "ctl" / f"{_slug(label)}-{next(_counter)}"
+        path.mkdir()
+        return path
+
     def mounts(self, extra: Sequence[Mount] = ()) -> list[Mount]:
         mounts = [
             Mount(self.worktree, writable=False),
-            Mount(self.scratch, writable=True),
+            Mount(self.scratch / "home", writable=True),
             Mount(RUNNER_SIDE, writable=False),
         ]
         if self.project_env is not None:
@@ -88,7 +113,7 @@ class TaskRuntime:
     def env(self, pythonpath: Sequence[Path] = (), **extra: str) -> dict[str, str]:
         env = {
             "HOME": str(self.scratch / "home"),
-            "TMPDIR": str(self.scratch / "tmp"),
+            "TMPDIR": str(self.scratch / "home" / "tmp"),
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": ":".join(str(p) for p in [*pythonpath, RUNNER_SIDE]),
@@ -115,6 +140,10 @@ class TaskRuntime:
             network=network,
             cancel=self.cancel,
         )
+
+
+def _slug(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in label)[:80]
 
 
 def copy_tree(src: Path, dest: Path) -> None:

@@ -6,14 +6,16 @@ reads only what exists, so a failure still leaves a report that says what happen
 
 from __future__ import annotations
 
+import json
 from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 from agents_app.models import GeneratedTest
 from agents_app.pipeline import StageContext
+from tasks_app.events import redact
 from tasks_app.models import Task
-from tasks_app.workspace import Workspace, read_json, write_json, write_text
+from tasks_app.workspace import Workspace, read_json, write_text
 
 OFFLINE_NOTE = (
     "Offline engines (Pynguin, CrossHair) write regression tests from the implementation: "
@@ -272,9 +274,11 @@ def write_report(task: Task) -> dict[str, Any]:
     task.refresh_from_db()
     report = build_report(task)
     ws = Workspace(task.workspace_path)
-    write_json(ws.report_json, report)
-    write_text(ws.report_md, render_markdown(report))
-    return report
+    # engine logs and test messages can echo anything; no secret reaches a report
+    text = redact(json.dumps(report, indent=2))
+    write_text(ws.report_json, text + "\n")
+    write_text(ws.report_md, redact(render_markdown(report)))
+    return json.loads(text)
 
 
 def run(ctx: StageContext) -> None:

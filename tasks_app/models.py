@@ -116,6 +116,14 @@ class Task(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["project", "spec_id"])]
+        constraints = [
+            # all runs of a spec share its folder: only one may be in flight at a time
+            models.UniqueConstraint(
+                fields=["project", "spec_id"],
+                condition=~models.Q(status__in=["done", "failed", "cancelled"]),
+                name="one_active_task_per_spec",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"task {self.pk} {self.project_id}/{self.spec_id}"

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from agents_app import analysis, criteria
@@ -34,6 +36,15 @@ log = logging.getLogger(__name__)
 
 LANES = ("functional",)
 SPEC_FORMATS = ("markdown", "gherkin", "ears")
+SANDBOX_CHOICES = ("auto", "bwrap", "none")
+# What a handover may tune, with bounds. The sandbox backend is not among them: running
+# generated code unsandboxed is the operator's decision (TFACTORY_SANDBOX or the CLI's
+# --sandbox), never a caller's.
+HANDOVER_OPTIONS: dict[str, tuple[int, int]] = {
+    "engine_budget_s": (5, 3600),
+    "lane_budget_s": (10, 14400),
+    "eval_runs": (3, 10),
+}
 
 
 class HandoverError(ValueError):
@@ -70,9 +81,26 @@ class Handover:
             value = payload.get(name)
             if value is not None and not isinstance(value, str):
                 raise HandoverError(f"'{name}' must be a string", name)
-        if not isinstance(payload.get("options", {}), dict):
-            raise HandoverError("'options' must be an object", "options")
+        payload = dict(payload)
+        payload["options"] = check_options(payload.get("options", {}))
         return cls(**payload)
+
+
+def check_options(options: Any) -> dict[str, int]:
+    if not isinstance(options, dict):
+        raise HandoverError("'options' must be an object", "options")
+    checked = {}
+    for name, value in options.items():
+        if name not in HANDOVER_OPTIONS:
+            allowed = ", ".join(HANDOVER_OPTIONS)
+            raise HandoverError(f"unknown option {name!r}; options: {allowed}", "options")
+        low, high = HANDOVER_OPTIONS[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise HandoverError(
+                f"option {name!r} must be a whole number from {low} to {high}", "options"
+            )
+        checked[name] = value
+    return checked
 
 
 @dataclass
@@ -153,8 +181,14 @@ def _read_bytes(path: Path, what: str) -> bytes:
         raise HandoverError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from exc
 
 
-def check_spec(handover: Handover, project: Project) -> SpecSnapshot:
+def check_spec(handover: Handover, project: Project, *, local: bool = False) -> SpecSnapshot:
     given = [n for n in ("spec_file", "spec_text") if getattr(handover, n)]
+    if handover.spec_file and not local:
+        raise HandoverError(
+            "spec_file names a path on the TFactory host and is accepted only from the local "
+            "command line; send the spec's text as spec_text",
+            "spec_file",
+        )
     if len(given) > 1:
         raise HandoverError("give either spec_file or spec_text, not both", "spec_file")
     if handover.spec_format not in SPEC_FORMATS:
@@ -210,9 +244,15 @@ def check_spec(handover: Handover, project: Project) -> SpecSnapshot:
     return snap
 
 
-def check_handover(payload: Handover | dict[str, Any]) -> CheckedHandover:
-    """Validate a handover completely; raises HandoverError and writes nothing."""
-    handover = payload if isinstance(payload, Handover) else Handover.from_payload(payload)
+def check_handover(payload: Handover | dict[str, Any], *, local: bool = False) -> CheckedHandover:
+    """Validate a handover completely; raises HandoverError and writes nothing.
+
+    `local` is True only for the operator's own command line (it may name files)."""
+    if isinstance(payload, Handover):
+        handover = payload
+        handover.options = check_options(handover.options)
+    else:
+        handover = Handover.from_payload(payload)
     for name in ("project_id", "spec_id"):
         if problem := slug_problem(getattr(handover, name), name):
             raise HandoverError(problem, name)
@@ -252,7 +292,7 @@ def check_handover(payload: Handover | dict[str, Any]) -> CheckedHandover:
             f"branch {handover.branch!r} has no commits beyond {base_ref!r}; nothing to test",
             "branch",
         )
-    spec = check_spec(handover, project)
+    spec = check_spec(handover, project, local=local)
     running = Task.objects.filter(project=project, spec_id=handover.spec_id).exclude(
         status__in=Task.TERMINAL
     )
@@ -268,34 +308,44 @@ def check_handover(payload: Handover | dict[str, Any]) -> CheckedHandover:
 # ---------------------------------------------------------------- start
 
 
-def start_task(payload: Handover | dict[str, Any], *, enqueue: bool = True) -> Task:
-    """Check a handover, lay out its folder and worktree, and queue the pipeline."""
-    checked = check_handover(payload)
+def start_task(
+    payload: Handover | dict[str, Any],
+    *,
+    enqueue: bool = True,
+    sandbox: str | None = None,
+    local: bool = False,
+) -> Task:
+    """Check a handover, lay out its folder and worktree, and queue the pipeline.
+
+    `sandbox` and `local` are the operator's: a sandbox backend other than the
+    configured one, and permission to read a spec file from the host."""
+    if sandbox is not None and sandbox not in SANDBOX_CHOICES:
+        raise HandoverError(
+            f"sandbox {sandbox!r} is not one of {', '.join(SANDBOX_CHOICES)}", "sandbox"
+        )
+    checked = check_handover(payload, local=local)
     h = checked.handover
     ws = Workspace.for_spec(h.project_id, h.spec_id)
     previous = (
         Task.objects.filter(project=checked.project, spec_id=h.spec_id).order_by("-pk").first()
     )
-    with transaction.atomic():
-        task = Task.objects.create(
-            project=checked.project,
-            spec_id=h.spec_id,
-            branch=h.branch,
-            base_ref=checked.base_ref,
-            head_sha=checked.head_sha,
-            base_sha=checked.merge_base,
-            spec_source=checked.spec.source,
-            spec_origin=checked.spec.origin,
-            options=h.options,
-            workspace=str(ws.root),
-            lanes={lane: {"status": "pending"} for lane in LANES},
-        )
+    try:
+        with transaction.atomic():
+            task = _create_task(checked, ws, sandbox)
+    except IntegrityError as exc:
+        # another handover of the same spec got there between our check and insert
+        raise HandoverError(
+            f"a task for {h.project_id}/{h.spec_id} is already in flight", "spec_id"
+        ) from exc
+    archived = None
     try:
         archived = archive_previous(ws, previous.pk if previous else None)
         _lay_out(task, checked, ws)
     except Exception as exc:
-        # Roll back: no half-made task is left behind.
+        # Roll back: no half-made task is left behind, and the previous run comes back.
         _discard(task)
+        if archived is not None and not ws.root.exists():
+            archived.rename(ws.root)
         if isinstance(exc, HandoverError):
             raise
         raise HandoverError(f"could not prepare the task: {exc}") from exc
@@ -310,6 +360,23 @@ def start_task(payload: Handover | dict[str, Any], *, enqueue: bool = True) -> T
     )
     queue_stage(task, "planning", enqueue=enqueue)
     return task
+
+
+def _create_task(checked: CheckedHandover, ws: Workspace, sandbox: str | None) -> Task:
+    h = checked.handover
+    return Task.objects.create(
+        project=checked.project,
+        spec_id=h.spec_id,
+        branch=h.branch,
+        base_ref=checked.base_ref,
+        head_sha=checked.head_sha,
+        base_sha=checked.merge_base,
+        spec_source=checked.spec.source,
+        spec_origin=checked.spec.origin,
+        options={**h.options, **({"sandbox": sandbox} if sandbox else {})},
+        workspace=str(ws.root),
+        lanes={lane: {"status": "pending"} for lane in LANES},
+    )
 
 
 def _lay_out(task: Task, checked: CheckedHandover, ws: Workspace) -> None:
@@ -328,8 +395,9 @@ def _lay_out(task: Task, checked: CheckedHandover, ws: Workspace) -> None:
     task.worktree = str(worktree)
     task.save(update_fields=["worktree"])
 
-    diff_text = git.diff(checked.repo, checked.merge_base, checked.head_sha)
-    write_text(ws.context / "diff.patch", diff_text)
+    (ws.context / "diff.patch").write_bytes(
+        git.diff(checked.repo, checked.merge_base, checked.head_sha)
+    )
     write_json(
         ws.context / "source.json",
         {
@@ -396,7 +464,8 @@ def _discard(task: Task) -> None:
 
 def queue_stage(task: Task, stage: str, *, enqueue: bool = True) -> None:
     """Mark `stage` as queued for the task and hand a job to the workers."""
-    Task.objects.filter(pk=task.pk).update(queued_stage=stage)
+    # heartbeat_at marks the hand-off, so the reaper can tell a lost job from a new one
+    Task.objects.filter(pk=task.pk).update(queued_stage=stage, heartbeat_at=timezone.now())
     task.queued_stage = stage
     if enqueue:
         from agents_app.jobs import enqueue_stage
@@ -424,8 +493,13 @@ def cancel_task(task_id: int | str) -> Task:
     Task.objects.filter(pk=task.pk).update(cancel_requested=True)
     # Nobody is working on it: cancel right here (another process got there first
     # when the update finds no unclaimed row).
-    stopped = Task.objects.filter(pk=task.pk, claimed_by="").exclude(status__in=Task.TERMINAL)
-    if stopped.update(status=Task.Status.CANCELLED, queued_stage="", finished_at=timezone.now()):
+    # ... or whoever claimed it stopped beating (a killed CLI, a crashed worker)
+    stale = timezone.now() - timedelta(seconds=settings.TFACTORY_STALE_AFTER_S)
+    nobody = Q(claimed_by="") | Q(heartbeat_at__lt=stale)
+    stopped = Task.objects.filter(nobody, pk=task.pk).exclude(status__in=Task.TERMINAL)
+    if stopped.update(
+        status=Task.Status.CANCELLED, queued_stage="", claimed_by="", finished_at=timezone.now()
+    ):
         task.refresh_from_db()
         from agents_app.pipeline import finish_cancelled
 
@@ -443,13 +517,28 @@ def rerun_lane(task_id: int | str, lane: str, *, enqueue: bool = True) -> Task:
         raise HandoverError(f"unknown lane {lane!r}; lanes: {', '.join(LANES)}", "lane")
     if not task.is_terminal:
         raise HandoverError(f"task {task.pk} is still {task.status}; rerun it when it ends")
-    moved = Task.objects.filter(pk=task.pk, status__in=Task.TERMINAL).update(
-        status=Task.Status.PENDING,
-        error="",
-        cancel_requested=False,
-        finished_at=None,
-        claimed_by="",
-    )
+    latest = Task.objects.filter(project=task.project, spec_id=task.spec_id).order_by("-pk")[0]
+    if latest.pk != task.pk:
+        # the spec's folder now holds the newer run's files
+        raise HandoverError(
+            f"task {latest.pk} is a newer run of {task.project_id}/{task.spec_id}; rerun that one"
+        )
+    if not (Path(task.workspace) / "test_plan.json").exists():
+        raise HandoverError(f"task {task.pk} never got a test plan; start a new handover")
+    try:
+        with transaction.atomic():
+            moved = Task.objects.filter(pk=task.pk, status__in=Task.TERMINAL).update(
+                status=Task.Status.PENDING,
+                error="",
+                cancel_requested=False,
+                started_at=None,
+                finished_at=None,
+                claimed_by="",
+            )
+    except IntegrityError as exc:
+        raise HandoverError(
+            f"another run of {task.project_id}/{task.spec_id} is in flight"
+        ) from exc
     if not moved:
         raise HandoverError(f"task {task.pk} was changed meanwhile; try again")
     task.refresh_from_db()

@@ -75,6 +75,15 @@ def test_wrong_expectation():
     assert normalize_code("abcd") == "abcd"
 
 
+def test_wrong_length():
+    assert len(normalize_code("abcd")) == 5
+
+
+def test_did_not_raise():
+    with pytest.raises(DiscountError):
+        normalize_code("abcd")
+
+
 def test_broken():
     assert normalize_code(None) == "x"
 
@@ -171,6 +180,12 @@ def test_verdicts_on_planted_tests(evaluated):
     assert "possible bug" in bug.reasons[0]
     assert "AssertionError" in bug.reasons[1]
 
+    # pytest shortens "assert 4 == 5"; an int mismatch and a missing exception are
+    # assertion failures too
+    for name in ("test_wrong_length", "test_did_not_raise"):
+        t = verdict(task, name)
+        assert t.verdict == "flag", (name, t.reasons)
+
     broken = verdict(task, "test_broken")
     assert broken.verdict == "reject"
     assert "AttributeError" in broken.reasons[0] and "broken" in broken.reasons[0]
@@ -263,3 +278,97 @@ def test_the_report_honours_the_contract(evaluated):
     assert "## Possible bugs" in md and "test_wrong_expectation" in md
     assert "### Accepted tests" in md and "test_invalid_characters" in md
     assert "Changed-line coverage" in md
+
+
+def _plant(task: Task, source: str) -> None:
+    rel = "tests/functional/test_planted.py"
+    (Path(task.workspace) / rel).write_text(source)
+    GeneratedTest.objects.bulk_create(
+        GeneratedTest(
+            task=task, test_id=f"{rel}::{name}", lane="functional", engine="planted",
+            file=rel, name=name, code=code,
+        )
+        for name, code in repair.test_functions(source)
+    )  # fmt: skip
+    Task.objects.filter(pk=task.pk).update(queued_stage="running")
+
+
+def _planned(example: dict, spec_id: str | None = None) -> Task:
+    services.create_project("billable", example["repo"])
+    task = services.start_task(
+        {
+            "project_id": "billable",
+            "spec_id": example["spec_id"],
+            "branch": example["branch"],
+            "base_ref": "main",
+        },
+        enqueue=False,
+    )
+    assert pipeline.run_stage(task.pk, "planning") == "generating"
+    task.refresh_from_db()
+    return task
+
+
+def test_a_symlink_planted_by_a_test_is_not_followed_by_the_host(example, monkeypatch):
+    """A candidate turns its run's results file into a link to the host's environment."""
+    monkeypatch.setenv("TFACTORY_TEST_SECRET_TOKEN", "ghp_plantedsecretvalue1234567890abcd")
+    task = _planned(example)
+    _plant(
+        task,
+        """\
+import os
+
+
+def test_plants_a_link():
+    path = os.environ["TFACTORY_RESULTS"]
+    os.symlink("/proc/self/environ", path)
+    assert True
+""",
+    )
+    pipeline.run_to_end(task.pk)
+    task.refresh_from_db()
+    assert task.status == Task.Status.DONE, task.error
+    runs = Path(task.workspace) / "runs"
+    text = "".join(p.read_text() for p in runs.glob("*.json"))
+    assert "plantedsecretvalue" not in text
+    assert "could not be read" in text
+    t = GeneratedTest.objects.get(task=task)
+    assert t.verdict == "reject"
+
+
+def test_a_project_that_runs_pytest_cov_still_gets_per_test_coverage(example):
+    """addopts = --cov with pytest-cov installed must not take coverage away from us."""
+    repo = Path(example["repo"])
+    subprocess.run(["git", "-C", str(repo), "checkout", "-q", example["branch"]], check=True)
+    pyproject = repo / "pyproject.toml"
+    text = pyproject.read_text()
+    text = re.sub(r"(test\s*=\s*\[)", r'\1"pytest-cov", ', text, count=1)
+    text = re.sub(r'addopts = "([^"]*)"', r'addopts = "\1 --cov=billable"', text)
+    assert "pytest-cov" in text and "--cov=billable" in text
+    pyproject.write_text(text)
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam",
+         "coverage in CI"],
+        check=True,
+    )  # fmt: skip
+    subprocess.run(["git", "-C", str(repo), "checkout", "-q", "main"], check=True)
+    task = _planned(example)
+    _plant(
+        task,
+        """\
+import pytest
+
+from billable.discounts import DiscountError, normalize_code
+
+
+def test_too_short():
+    with pytest.raises(DiscountError):
+        normalize_code("ab")
+""",
+    )
+    pipeline.run_to_end(task.pk)
+    task.refresh_from_db()
+    assert task.status == Task.Status.DONE, task.error
+    t = GeneratedTest.objects.get(task=task)
+    assert t.verdict == "accept", t.reasons
+    assert t.lines_added > 0

@@ -177,12 +177,16 @@ def test_it_rejects_an_unreadable_implementation_plan(project, example, tf_home)
 
 def test_it_rejects_a_missing_spec_file_and_empty_spec_text(project, example, tf_home, tmp_path):
     with pytest.raises(services.HandoverError, match="spec file .* does not exist"):
-        services.start_task(handover(example, spec_file=str(tmp_path / "no.md")), enqueue=False)
+        services.start_task(
+            handover(example, spec_file=str(tmp_path / "no.md")), enqueue=False, local=True
+        )
     with pytest.raises(services.HandoverError, match="spec_text is empty"):
         services.start_task(handover(example, spec_text="  \n"), enqueue=False)
     with pytest.raises(services.HandoverError, match="not both"):
         services.start_task(
-            handover(example, spec_text="x", spec_file=str(tmp_path / "no.md")), enqueue=False
+            handover(example, spec_text="x", spec_file=str(tmp_path / "no.md")),
+            enqueue=False,
+            local=True,
         )
     with pytest.raises(services.HandoverError, match="spec_format 'yaml'"):
         services.start_task(handover(example, spec_text="x", spec_format="yaml"), enqueue=False)
@@ -259,7 +263,7 @@ def test_a_repository_without_aifactory_can_pass_a_spec_file(project, example, t
     spec = tmp_path / "SPEC.md"
     spec.write_text("# Discounts\n\n## Acceptance Criteria\n\n- Codes are applied once.\n")
     task = services.start_task(
-        handover(example, spec_id="local-spec", spec_file=str(spec)), enqueue=False
+        handover(example, spec_id="local-spec", spec_file=str(spec)), enqueue=False, local=True
     )
     ws = Workspace(Path(task.workspace))
     assert task.spec_source == Task.SpecSource.FILE
@@ -315,3 +319,66 @@ def test_secret_values_never_reach_events(project, example, monkeypatch):
     assert "sk-ant-test-secret-value-123456" not in log_text
     assert "redacted" in log_text
     assert os.environ["ANTHROPIC_API_KEY"]
+
+
+def test_only_the_local_command_line_may_name_a_spec_file(project, example, tf_home):
+    secret = tf_home / "secret_key"
+    with pytest.raises(services.HandoverError, match="only from the local command line"):
+        services.start_task(handover(example, spec_file=str(secret)), enqueue=False)
+    assert_nothing_changed(example, tf_home)
+
+
+@pytest.mark.parametrize(
+    "options,needle",
+    [
+        ({"sandbox": "none"}, "unknown option 'sandbox'"),
+        ({"eval_runs": 1}, "from 3 to 10"),
+        ({"engine_budget_s": "60"}, "whole number"),
+        ({"engine_budget_s": True}, "whole number"),
+        ("fast", "must be an object"),
+    ],
+)
+def test_a_handover_cannot_turn_the_sandbox_off_or_weaken_the_checks(
+    project, example, tf_home, options, needle
+):
+    with pytest.raises(services.HandoverError, match=needle):
+        services.start_task(handover(example, options=options), enqueue=False)
+    assert_nothing_changed(example, tf_home)
+
+
+def test_the_operator_chooses_the_sandbox(project, example):
+    with pytest.raises(services.HandoverError, match="sandbox 'off' is not one of"):
+        services.start_task(handover(example), enqueue=False, sandbox="off")
+    task = services.start_task(
+        handover(example, options={"engine_budget_s": 30}), enqueue=False, sandbox="bwrap"
+    )
+    assert task.options == {"engine_budget_s": 30, "sandbox": "bwrap"}
+
+
+def test_a_git_hook_of_the_branch_never_runs(project, example, tf_home, monkeypatch):
+    """core.hooksPath pointing into the tree (husky style) must not run on the host."""
+    repo = Path(example["repo"])
+    marker = tf_home / "hook-ran"
+    hooks = repo / ".hooks"
+    hooks.mkdir()
+    hook = hooks / "post-checkout"
+    hook.write_text(f"#!/bin/sh\necho ran > {marker}\n")
+    hook.chmod(0o755)
+    git(repo, "config", "core.hooksPath", ".hooks")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-hook-should-never-see-this-0000")
+    services.start_task(handover(example), enqueue=False)
+    assert not marker.exists()
+
+
+def test_a_diff_that_is_not_utf8_is_taken_as_it_is(project, example):
+    repo = Path(example["repo"])
+    git(repo, "checkout", "-q", example["branch"])
+    (repo / "src" / "billable" / "legacy.py").write_bytes(
+        b"# -*- coding: latin-1 -*-\nNAME = '\xe9t\xe9'\n\n\ndef f(x: int) -> int:\n    return x\n"
+    )
+    git(repo, "add", ".")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "latin-1")
+    git(repo, "checkout", "-q", "main")
+    task = services.start_task(handover(example), enqueue=False)
+    diff = (Path(task.workspace) / "context" / "diff.patch").read_bytes()
+    assert b"\xe9t\xe9" in diff

@@ -167,9 +167,17 @@ def test_cancelling_a_running_stage_stops_its_sandboxed_work(task, settings):
     assert report["lanes"]["functional"]["status"] == "cancelled"
 
 
+def test_a_task_that_never_planned_cannot_be_rerun(task):
+    services.cancel_task(task.pk)
+    with pytest.raises(services.HandoverError, match="never got a test plan"):
+        services.rerun_lane(task.pk, "functional")
+
+
 def test_rerun_lane_requeues_a_finished_task(task, example):
+    assert pipeline.run_stage(task.pk, "planning") == "generating"
     services.cancel_task(task.pk)
     task = services.rerun_lane(task.pk, "functional", enqueue=False)
+    assert task.started_at is None
     assert task.status == Task.Status.PENDING and task.queued_stage == "generating"
     assert task.lanes["functional"] == {"status": "pending"}
     with pytest.raises(services.HandoverError, match="unknown lane 'dast'"):
@@ -206,3 +214,41 @@ def test_a_branch_without_python_changes_ends_done_with_nothing_to_test(example)
     assert report["coverage"]["changed_lines"] == 0
     assert report["coverage"]["after"]["line_pct"] is None
     assert [c["status"] for c in report["criteria"]] == ["unverifiable"]
+
+
+def test_a_lost_job_between_stages_is_queued_again(task):
+    from django_q.models import OrmQ
+
+    assert pipeline.run_stage(task.pk, "planning") == "generating"
+    # the hand-off happened but the job never reached the queue (a crash in between)
+    Task.objects.filter(pk=task.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert not OrmQ.objects.exists()
+    pipeline.reap_stale_tasks(stale_after_s=60)
+    assert [q.name() for q in OrmQ.objects.all()] == [f"task-{task.pk}-generating"]
+    # while the job waits in the queue, nothing is added
+    Task.objects.filter(pk=task.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    pipeline.reap_stale_tasks(stale_after_s=60)
+    assert OrmQ.objects.count() == 1
+
+
+def test_cancel_ends_a_task_whose_runner_died(task):
+    stale = timezone.now() - timedelta(hours=1)
+    Task.objects.filter(pk=task.pk).update(
+        status="generating", queued_stage="", claimed_by="dead:1:1", heartbeat_at=stale
+    )
+    task = services.cancel_task(task.pk)
+    assert task.status == Task.Status.CANCELLED
+
+
+def test_only_one_run_of_a_spec_is_in_flight(task, example):
+    """The database refuses a second active task for a spec even if a check was raced."""
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Task.objects.create(
+            project=task.project,
+            spec_id=task.spec_id,
+            branch=task.branch,
+            base_ref="main",
+            spec_source="inline",
+        )

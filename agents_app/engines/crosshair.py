@@ -27,8 +27,7 @@ def generate(rt: TaskRuntime, tool: ToolEnv, job: EngineJob) -> EngineOutput:
     if not targets:
         return EngineOutput(NAME, job.module, None, 0.0, error="no function or method to cover")
     per_target = max(5.0, min(30.0, job.budget_s / len(targets)))
-    work = rt.scratch / "engines" / NAME / job.module
-    work.mkdir(parents=True, exist_ok=True)
+    work = rt.out_dir(f"{NAME}-{job.module}")
     env = rt.env(
         pythonpath=[BOOT, *rt.roots_in(rt.worktree)],
         TFACTORY_EXTRA_SITE=str(rt.project_env.site_packages) if rt.project_env else "",
@@ -55,7 +54,7 @@ def generate(rt: TaskRuntime, tool: ToolEnv, job: EngineJob) -> EngineOutput:
             workdir=work,
             timeout_s=per_target * 2 + 30,
             env=env,
-            mounts=[Mount(tool.path)],
+            mounts=[Mount(tool.path), Mount(work, writable=True)],
         )
         if "def test_" in result.stdout:
             outputs.append(result.stdout)

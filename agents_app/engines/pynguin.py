@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from agents_app import safe_fs
 from agents_app.engines import EngineJob, EngineOutput, tail
 from agents_app.runtime import BOOT, TaskRuntime
 from agents_app.sandbox import Mount
@@ -14,32 +15,19 @@ SEED = 20260528  # fixed: the same change yields the same tests
 
 
 def generate(rt: TaskRuntime, tool: ToolEnv, job: EngineJob) -> EngineOutput:
-    out_dir = rt.scratch / "engines" / NAME / job.module
-    report_dir = out_dir / "report"
-    report_dir.mkdir(parents=True, exist_ok=True)
-    for old in out_dir.glob("test_*.py"):
-        old.unlink()
+    out_dir = rt.out_dir(f"{NAME}-{job.module}")
     ranges = [f"{a}-{b}" if a != b else str(a) for a, b in job.line_ranges]
     argv = [
-        tool.python,
-        "-m",
-        "pynguin",
-        "--project-path",
-        job.import_root,
-        "--module-name",
-        job.module,
-        "--output-path",
-        out_dir,
-        "--report-dir",
-        report_dir,
-        "--maximum-search-time",
-        str(job.budget_s),
-        "--maximum_mutation_time",
-        str(max(10, job.budget_s // 3)),
-        "--seed",
-        str(SEED),
+        tool.python, "-m", "pynguin",
+        "--project-path", job.import_root,
+        "--module-name", job.module,
+        "--output-path", out_dir / "tests",
+        "--report-dir", out_dir / "report",
+        "--maximum-search-time", str(job.budget_s),
+        "--maximum_mutation_time", str(max(10, job.budget_s // 3)),
+        "--seed", str(SEED),
         "--no-rich",
-    ]
+    ]  # fmt: skip
     if ranges:
         argv += ["--only-cover-line-ranges", *ranges]
     env = rt.env(
@@ -54,14 +42,23 @@ def generate(rt: TaskRuntime, tool: ToolEnv, job: EngineJob) -> EngineOutput:
         workdir=out_dir,
         timeout_s=job.budget_s * 3 + 90,
         env=env,
-        mounts=[Mount(tool.path)],
+        mounts=[Mount(tool.path), Mount(out_dir, writable=True)],
     )
     duration = time.monotonic() - started
-    files = sorted(out_dir.glob("test_*.py"))
     log = tail(result.stderr + "\n" + result.stdout)
-    if not files:
+    # the output folder was writable by the engine: read it without following links
+    try:
+        files = [f for f in safe_fs.list_files(out_dir, "tests") if f.startswith("test_")]
+        source = safe_fs.read_text(out_dir, f"tests/{files[0]}", limit=5_000_000) if files else None
+    except FileNotFoundError:
+        source = None
+    except OSError as exc:
+        return EngineOutput(
+            NAME, job.module, None, duration, log, error=f"unreadable output: {exc}"
+        )
+    if source is None:
         why = "timed out" if result.timed_out else f"exited with {result.returncode}"
         if result.returncode == 0:
             why = "wrote no tests"
         return EngineOutput(NAME, job.module, None, duration, log, error=f"pynguin {why}")
-    return EngineOutput(NAME, job.module, files[0].read_text(), duration, log)
+    return EngineOutput(NAME, job.module, source, duration, log)

@@ -10,7 +10,6 @@ with the code under test. Each repair is recorded so the report can say what cha
 from __future__ import annotations
 
 import ast
-import importlib
 import sys
 from dataclasses import dataclass, field
 
@@ -121,8 +120,7 @@ def repair_imports(source: str, module: str, module_source: str) -> Repaired:
 
 def _from_stdlib_of(name: str, namespace: dict[str, str]) -> str | None:
     """`from M import name` when a standard-library module the code under test imports
-    has that attribute (CrossHair writes `FrozenInstanceError` for dataclasses' one).
-    Only standard-library modules are imported here, never project code."""
+    has that attribute (CrossHair writes `FrozenInstanceError` for dataclasses' one)."""
     modules = []
     for stmt in namespace.values():
         parts = stmt.split()
@@ -130,11 +128,11 @@ def _from_stdlib_of(name: str, namespace: dict[str, str]) -> str | None:
         if mod.split(".")[0] in sys.stdlib_module_names and mod not in modules:
             modules.append(mod)
     for mod in modules:
-        try:
-            if hasattr(importlib.import_module(mod), name):
-                return f"from {mod} import {name}"
-        except Exception:  # noqa: S112 - an unimportable module simply does not help
-            continue
+        # only modules this process already imported: importing one here could have
+        # side effects (antigravity opens a browser), and the name comes from outside
+        loaded = sys.modules.get(mod)
+        if loaded is not None and hasattr(loaded, name):
+            return f"from {mod} import {name}"
     return None
 
 

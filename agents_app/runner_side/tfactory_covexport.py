@@ -33,6 +33,19 @@ def export(data_file: str, files: list[str]) -> dict:
             out["files"][path] = entry
             continue
         entry["statements"] = sorted(analysis.statements)
+        # a statement spanning several lines is measured on its first line only; map
+        # every other line of it there, so a change on a continuation line counts
+        try:
+            reporter = cov._get_file_reporter(path)
+            total = len(reporter.source().splitlines())
+            entry["first_lines"] = {
+                str(n): first
+                for n in range(1, total + 1)
+                for first in reporter.translate_lines([n])
+                if first != n
+            }
+        except Exception as exc:  # the host falls back to the lines as they are
+            entry["first_lines_error"] = f"{type(exc).__name__}: {exc}"
         entry["arcs_possible"] = sorted(list(a) for a in analysis.arc_possibilities)
         entry["branch_lines"] = sorted(n for n, c in analysis.exit_counts.items() if c > 1)
         contexts: dict = {}

@@ -53,6 +53,19 @@ def pytest_runtest_protocol(item, nextitem):
         cov.switch_context("")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # pytest shortens the crash message ("assert 2 == 1"); keep the real exception type
+    outcome = yield
+    report = outcome.get_result()
+    if call.excinfo is not None:
+        report.tfactory_exc = call.excinfo.typename
+        report.tfactory_assertion = bool(
+            call.excinfo.errisinstance(AssertionError)
+            or (call.excinfo.typename == "Failed" and "DID NOT RAISE" in str(call.excinfo.value))
+        )
+
+
 def pytest_runtest_logreport(report):
     rec = _results.setdefault(
         report.nodeid, {"nodeid": report.nodeid, "outcome": "passed", "duration": 0.0}
@@ -69,7 +82,8 @@ def pytest_runtest_logreport(report):
         rec["outcome"] = "failed" if report.when == "call" else "error"
         rec["phase"] = report.when
         exc_type, message = _exception(report)
-        rec["exc_type"] = exc_type
+        rec["exc_type"] = getattr(report, "tfactory_exc", None) or exc_type
+        rec["assertion"] = bool(getattr(report, "tfactory_assertion", False))
         rec["message"] = message
         if hasattr(report, "wasxfail"):
             rec["outcome"] = "xpass-strict"
@@ -105,6 +119,8 @@ def pytest_sessionfinish(session, exitstatus):
         "duration_s": round(time.time() - _started, 3),
         "tests": list(_results.values()),
         "collect_errors": _collect_errors,
+        # False when coverage was asked for but someone else's collector took over
+        "coverage_active": _coverage() is not None,
     }
     with open(path, "w") as fh:
         json.dump(data, fh)

@@ -7,6 +7,7 @@ The same services and stages as the workers run it.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -16,6 +17,18 @@ from agents_app import pipeline
 from tasks_app import services
 from tasks_app.events import add_listener, remove_listener
 from tasks_app.models import Project, Task, TaskEvent
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+_CONTROL = {c: "?" for c in range(32) if c not in (9, 10)} | {127: "?"}
+
+
+def _printable(text: str) -> str:
+    """Engine output can carry terminal escape sequences; show them inert."""
+    return text.translate(_CONTROL)
 
 
 class Command(BaseCommand):
@@ -41,6 +54,8 @@ class Command(BaseCommand):
         parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
     def handle(self, *args, **opts) -> None:
+        # tasks left claimed by a foreground run that was killed would block their spec
+        pipeline.reap_stale_tasks(requeue=False)
         project = Project.objects.filter(pk=opts["project"]).first()
         try:
             if opts["repo"]:
@@ -54,8 +69,6 @@ class Command(BaseCommand):
                         f"not {repo}; use another project id"
                     )
             options = {}
-            if opts["sandbox"]:
-                options["sandbox"] = opts["sandbox"]
             if opts["engine_budget"]:
                 options["engine_budget_s"] = opts["engine_budget"]
             handover = services.Handover(
@@ -68,7 +81,7 @@ class Command(BaseCommand):
                 spec_format=opts["spec_format"],
                 options=options,
             )
-            task = services.start_task(handover, enqueue=False)
+            task = services.start_task(handover, enqueue=False, sandbox=opts["sandbox"], local=True)
         except services.HandoverError as exc:
             raise CommandError(str(exc)) from exc
 
@@ -78,6 +91,8 @@ class Command(BaseCommand):
             add_listener(task.pk, listener)
             for event in task.events.order_by("id"):
                 listener(event)
+        # a SIGTERM (a CI job's timeout, `kill`) ends the task like Ctrl-C does
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             task = pipeline.run_to_end(task.pk)
         except KeyboardInterrupt:
@@ -105,7 +120,8 @@ class Command(BaseCommand):
         def show(event: TaskEvent) -> None:
             stage = f"[{event.stage}]" if event.stage else "[task]"
             mark = {"warning": "! ", "error": "✗ "}.get(event.level, "")
-            out.write(f"{event.created_at:%H:%M:%S} {stage:13} {mark}{event.message}")
+            text = _printable(event.message)
+            out.write(f"{event.created_at:%H:%M:%S} {stage:13} {mark}{text}")
             out.flush()
 
         return show
