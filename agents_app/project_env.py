@@ -2,14 +2,29 @@
 
 Installing dependencies is the ONLY step of a task that may reach a package index: it runs
 in the sandbox with ``network=True``, with a scratch COPY of the repository (pip may write
-build directories into it), the environment being built and a shared pip cache writable.
-Every later step mounts the finished environment read-only (``ProjectEnv.mount()``).
+build directories into it), the environment being built and the pip cache of this
+project writable. Every later step mounts the finished environment read-only
+(``ProjectEnv.mount()``).
 
-Environments are keyed by ``env_key``: a hash of the dependency files, the Python, the
-runner requirements and ``RECIPE_VERSION``. Layout: ``cache_dir/envs/py-<key[:16]>/``.
-A build happens under an fcntl lock per key, in a temporary directory that is renamed into
-place only when complete (with a marker file inside), so a reader never sees a half-made
-environment and a failed build leaves nothing behind.
+Environments are keyed by ``env_key``: a hash of the project id, the dependency files
+(and the files their ``-r``/``-c`` lines include), the Python, the runner requirements
+and ``RECIPE_VERSION``. Layout, under ``cache_dir``::
+
+    envs/py-[<project-slug>-]<key[:16]>/        the environment (sandbox-written)
+    envs/py-[<project-slug>-]<key[:16]>.json    its completion marker (host-only)
+    envs/.py-[<project-slug>-]<key[:16]>.lock   the build lock
+    pip-caches/<project-slug>-<hash>/           pip's cache, one per project (per key
+                                                when no project is given); never shared
+    build/<env name>.<random>/                  a build's scratch, removed afterwards
+
+What the sandbox could write is never trusted by the host: the marker and the
+environment's metadata live beside the environment, in ``envs/``, which no sandbox ever
+has mounted; the host never rewrites anything inside a built environment (it is built at
+its final path, under the key's lock; a failed or partial one is removed with
+``shutil.rmtree``, which does not follow links); the list of installed distributions is
+produced inside the sandbox and returned as JSON. Repository files read on the host
+(dependency files, pyproject.toml …) are read with ``safe_fs``, relative to the
+repository root: a symlinked dependency file is skipped with a warning, never followed.
 
 What gets installed, in order of preference:
 1. requirements files that exist (requirements.txt, requirements-dev/-test.txt,
@@ -23,10 +38,12 @@ What gets installed, in order of preference:
 then ``RUNNER_REQUIREMENTS`` (``pytest>=7`` only when the project did not bring pytest).
 
 Pip's index settings come from the host: the global config files (/etc/xdg/pip,
-/etc/pip.conf), the user's pip config (copied into the build scratch directory and
-passed as PIP_CONFIG_FILE, since the host's home is never mounted), and the environment
-variables in ``PIP_PASSTHROUGH``. Local paths those settings name (``file://`` indexes,
-find-links directories, constraint files, certificates) are mounted read-only.
+/etc/pip.conf), the user's pip config (copied into a host-written folder of the build,
+mounted read-only and passed as PIP_CONFIG_FILE, since the host's home is never
+mounted), and the environment variables in ``PIP_PASSTHROUGH``. Local paths those
+settings name (``file://`` indexes, find-links directories, constraint files,
+certificates) are mounted read-only. All of it only in the runs with network; the
+offline steps of a build get none of it.
 
 No Django imports here: callers pass settings values in.
 """
@@ -36,15 +53,18 @@ from __future__ import annotations
 import configparser
 import contextlib
 import fcntl
+import fnmatch
 import hashlib
-import importlib.metadata
 import json
 import os
+import posixpath
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 import uuid
@@ -55,10 +75,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from agents_app import safe_fs
+from agents_app.safe_fs import UnsafePath
 from agents_app.sandbox import Mount, RunResult, Sandbox, SandboxError
 
 # Bump when the way environments are built changes: every cached environment is rebuilt.
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 
 COVERAGE_REQUIREMENT = "coverage==7.17.4"
 PYTEST_TIMEOUT_REQUIREMENT = "pytest-timeout==2.4.0"
@@ -69,7 +91,10 @@ RUNNER_REQUIREMENTS: tuple[str, ...] = (
     PYTEST_REQUIREMENT,  # skipped when the project already brings pytest
 )
 
-MARKER_NAME = ".tfactory-env.json"
+# The completion marker is ``envs/<env name>`` + this suffix: beside the environment,
+# never inside it (see ``marker_path``).
+MARKER_SUFFIX = ".json"
+
 
 # Host environment variables that configure pip's index access; nothing else is passed.
 PIP_PASSTHROUGH = (
@@ -156,9 +181,19 @@ _COPY_IGNORE = shutil.ignore_patterns(
     "*.pyc",
 )
 
+# At most this many files included with -r/-c (across all requirements files) are read.
+_MAX_INCLUDES = 200
+
 
 class ProjectEnvError(RuntimeError):
     """Building the project's environment failed; the message names the failing command."""
+
+
+class ProjectEnvCancelled(ProjectEnvError):
+    """The caller's cancel event was set while the environment was being made."""
+
+    def __init__(self, message: str = "cancelled") -> None:
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -175,59 +210,224 @@ class ProjectEnv:
         return Mount(self.path, writable=False)
 
 
+def marker_path(env_dir: Path) -> Path:
+    """Where the completion marker of the environment at ``env_dir`` lives (host-only)."""
+    env_dir = Path(env_dir)
+    return env_dir.with_name(env_dir.name + MARKER_SUFFIX)
+
+
 # -- dependency files and the key --------------------------------------------------------
 
 
-def dependency_files(repo: Path) -> list[str]:
-    """Dependency files of ``repo`` (relative POSIX paths, sorted)."""
-    repo = Path(repo)
+def _is_dependency_name(name: str) -> bool:
+    return name in _TOP_LEVEL_FILES or any(
+        fnmatch.fnmatchcase(name, pattern) for pattern in _TOP_LEVEL_GLOBS
+    )
+
+
+def _scan_dependency_files(repo: Path) -> tuple[list[str], list[str]]:
+    """(dependency files that are regular files, dependency paths skipped as symlinks or
+    special files), relative POSIX paths, sorted. Nothing is followed."""
     found: set[str] = set()
-    for name in _TOP_LEVEL_FILES:
-        if (repo / name).is_file():
-            found.add(name)
-    for pattern in _TOP_LEVEL_GLOBS:
-        for path in repo.glob(pattern):
-            if path.is_file():
-                found.add(path.name)
-    req_dir = repo / "requirements"
-    if req_dir.is_dir():
-        for path in req_dir.glob("*.txt"):
-            if path.is_file():
-                found.add(f"requirements/{path.name}")
-    return sorted(found)
+    skipped: set[str] = set()
+
+    def consider(rel: str, entry: os.DirEntry[str]) -> None:
+        try:
+            if entry.is_symlink():
+                skipped.add(rel)
+            elif entry.is_file(follow_symlinks=False):
+                found.add(rel)
+            elif not entry.is_dir(follow_symlinks=False):
+                skipped.add(rel)
+        except OSError:
+            skipped.add(rel)
+
+    try:
+        entries = list(os.scandir(repo))
+    except OSError:
+        return [], []
+    for entry in entries:
+        if _is_dependency_name(entry.name):
+            consider(entry.name, entry)
+        elif entry.name == "requirements":
+            if entry.is_symlink():
+                skipped.add("requirements")
+                continue
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            try:
+                with os.scandir(entry.path) as children:
+                    subs = list(children)
+            except OSError:
+                continue
+            for sub in subs:
+                if fnmatch.fnmatchcase(sub.name, "*.txt"):
+                    consider(f"requirements/{sub.name}", sub)
+    return sorted(found), sorted(skipped)
+
+
+def dependency_files(repo: Path) -> list[str]:
+    """Dependency files of ``repo`` (relative POSIX paths, sorted). Symlinks and special
+    files are left out: they are never read, hashed or installed from."""
+    return _scan_dependency_files(Path(repo))[0]
+
+
+def skipped_dependency_files(repo: Path) -> list[str]:
+    """Dependency paths of ``repo`` that are symlinks (or special files) and so ignored."""
+    return _scan_dependency_files(Path(repo))[1]
+
+
+_INCLUDE_OPTIONS = {"-r": "-r", "--requirement": "-r", "-c": "-c", "--constraint": "-c"}
+
+
+def _requirement_lines(text: str) -> Iterator[str]:
+    """Logical lines of a requirements file: continuations joined, comments dropped."""
+    pending = ""
+    for raw in text.splitlines():
+        if raw.endswith("\\"):
+            pending += raw[:-1] + " "
+            continue
+        line = pending + raw
+        pending = ""
+        line = re.sub(r"(^|\s)#.*$", "", line).strip()
+        if line:
+            yield line
+    if pending.strip():
+        yield re.sub(r"(^|\s)#.*$", "", pending).strip()
+
+
+def _requirement_includes(text: str) -> list[tuple[str, str]]:
+    """(option, path) for every -r/--requirement/-c/--constraint in a requirements file."""
+    found: list[tuple[str, str]] = []
+    for line in _requirement_lines(text):
+        if not line.startswith("-"):
+            continue
+        try:
+            tokens = shlex.split(line)
+        except ValueError:
+            tokens = line.split()
+        i = 0
+        while i < len(tokens):
+            token = tokens[i]
+            option = value = None
+            if token in _INCLUDE_OPTIONS:
+                option = _INCLUDE_OPTIONS[token]
+                value = tokens[i + 1] if i + 1 < len(tokens) else ""
+                i += 1
+            elif "=" in token and token.split("=", 1)[0] in ("--requirement", "--constraint"):
+                name, value = token.split("=", 1)
+                option = _INCLUDE_OPTIONS[name]
+            elif token[:2] in ("-r", "-c") and not token.startswith("--") and len(token) > 2:
+                option, value = token[:2], token[2:].lstrip("=")
+            if option is not None:
+                found.append((option, value or ""))
+            i += 1
+    return found
+
+
+def _resolve_include(source: str, option: str, value: str) -> str:
+    """The repository-relative path ``source``'s ``option value`` line names, or
+    ProjectEnvError when it names something outside the repository."""
+    outside = (
+        not value
+        or "${" in value
+        or "://" in value
+        or value.startswith(("/", "file:"))
+        or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", value) is not None
+    )
+    rel = posixpath.normpath(posixpath.join(posixpath.dirname(source), value)) if value else ""
+    if outside or rel in ("", ".", "..") or rel.startswith("../"):
+        raise ProjectEnvError(
+            f"{source} includes {value!r} with {option}: only files inside the repository "
+            "may be included (TFactory hashes them into the environment's key); move it "
+            "into the repository or inline it"
+        )
+    return rel
+
+
+def _dependency_contents(repo: Path, files: Sequence[str]) -> list[tuple[str, bytes | None]]:
+    """(path, content) of the dependency files and, recursively, of the files their
+    -r/-c lines include; None for an included file that does not exist. Read with
+    safe_fs below ``repo``: an included symlink raises ProjectEnvError."""
+    result: list[tuple[str, bytes | None]] = []
+    seen: set[str] = set()
+    queue: list[tuple[str, str | None]] = [(name, None) for name in files]
+    while queue:
+        rel, included_by = queue.pop(0)
+        if rel in seen:
+            continue
+        seen.add(rel)
+        if len(seen) > len(files) + _MAX_INCLUDES:
+            raise ProjectEnvError(
+                f"the requirements files include more than {_MAX_INCLUDES} other files"
+            )
+        try:
+            content: bytes | None = safe_fs.read_bytes(repo, rel)
+        except UnsafePath as exc:
+            if included_by is None:  # turned into a link since the scan: skip it
+                continue
+            raise ProjectEnvError(
+                f"{included_by} includes {rel}, which is a symlink or not a regular file "
+                f"({exc.strerror}); TFactory does not follow links in the repository"
+            ) from exc
+        except FileNotFoundError:
+            if included_by is None:
+                continue
+            content = None  # pip will say so if it is needed
+        except OSError as exc:
+            raise ProjectEnvError(f"cannot read {rel}: {exc}") from exc
+        result.append((rel, content))
+        if content is None or (included_by is None and rel in _TOP_LEVEL_FILES):
+            continue
+        text = content.decode("utf-8", errors="replace")
+        for option, value in _requirement_includes(text):
+            queue.append((_resolve_include(rel, option, value), rel))
+    return result
+
+
+def _python_info(python: str) -> tuple[str, Path]:
+    """(version and real path, base prefix) of an interpreter (its venv is tied to both)."""
+    real = os.path.realpath(python)
+    if os.path.realpath(sys.executable) == real:
+        return f"{sys.version}|{real}", Path(sys.base_prefix)
+    try:
+        out = subprocess.run(
+            [python, "-c", "import sys; print(sys.base_prefix); print(sys.version)"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            env={"PATH": "/usr/bin:/bin"},
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ProjectEnvError(f"cannot run the Python interpreter {python}: {exc}") from exc
+    base, _, version = out.stdout.strip().partition("\n")
+    return f"{version.strip()}|{real}", Path(base.strip())
 
 
 def _python_identity(python: str) -> str:
     """Version and real path of an interpreter (its venv is tied to both)."""
-    real = os.path.realpath(python)
-    if os.path.realpath(sys.executable) == real:
-        version = sys.version
-    else:
-        try:
-            out = subprocess.run(
-                [python, "-c", "import sys; print(sys.version)"],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=True,
-                env={"PATH": "/usr/bin:/bin"},
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise ProjectEnvError(f"cannot run the Python interpreter {python}: {exc}") from exc
-        version = out.stdout.strip()
-    return f"{version}|{real}"
+    return _python_info(python)[0]
 
 
-def env_key(repo: Path, python: str = sys.executable) -> str:
-    """sha256 over the dependency files (names and contents), the Python, the runner
-    requirements and RECIPE_VERSION."""
+def env_key(repo: Path, python: str = sys.executable, *, project: str = "") -> str:
+    """sha256 over the project id, the dependency files (names and contents) and the files
+    they include with -r/-c, the Python, the runner requirements and RECIPE_VERSION.
+
+    Raises ProjectEnvError when a requirements file includes a file outside the
+    repository or a symlink.
+    """
+    repo = Path(repo)
     digest = hashlib.sha256()
     digest.update(f"recipe={RECIPE_VERSION}\n".encode())
+    digest.update(f"project={json.dumps(project)}\n".encode())
     digest.update(f"python={_python_identity(python)}\n".encode())
     for requirement in RUNNER_REQUIREMENTS:
         digest.update(f"runner={requirement}\n".encode())
-    for name in dependency_files(repo):
-        content = (Path(repo) / name).read_bytes()
+    for name, content in _dependency_contents(repo, dependency_files(repo)):
+        if content is None:
+            digest.update(f"missing={name}\n".encode())
+            continue
         digest.update(f"file={name}\n{len(content)}\n".encode())
         digest.update(content)
     return digest.hexdigest()
@@ -261,11 +461,11 @@ def _requirement_name(requirement: str) -> str | None:
     return _normalize(match.group(1)) if match else None
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(root: Path, rel: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(safe_fs.read_bytes(root, rel).decode("utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ProjectEnvError(f"cannot read {path.name}: {exc}") from exc
+        raise ProjectEnvError(f"cannot read {rel}: {exc}") from exc
 
 
 def _dependency_group(groups: dict[str, Any], name: str, seen: set[str]) -> list[str]:
@@ -336,43 +536,49 @@ def _poetry_test_deps(pyproject: dict[str, Any]) -> list[str]:
     return result
 
 
-def _setup_extras(copy: Path) -> list[str]:
+def _setup_extras(copy: Path, present: set[str]) -> list[str]:
     """Test/dev extras a setup.cfg or setup.py declares (read as text, never executed)."""
     extras: list[str] = []
-    cfg = copy / "setup.cfg"
-    if cfg.is_file():
+    if "setup.cfg" in present:
         parser = configparser.RawConfigParser()
         with contextlib.suppress(configparser.Error, OSError, UnicodeDecodeError):
-            parser.read(cfg, encoding="utf-8")
+            parser.read_string(safe_fs.read_bytes(copy, "setup.cfg").decode("utf-8"))
             if parser.has_section("options.extras_require"):
                 declared = {k.lower() for k in parser.options("options.extras_require")}
                 extras += [e for e in _TEST_EXTRAS if e in declared]
-    setup_py = copy / "setup.py"
-    if setup_py.is_file() and not extras:
-        text = setup_py.read_text(encoding="utf-8", errors="replace")
+    if "setup.py" in present and not extras:
+        try:
+            text = safe_fs.read_text(copy, "setup.py")
+        except OSError:
+            text = ""
         if "extras_require" in text:
             extras += [e for e in _TEST_EXTRAS if re.search(rf"""['"]{e}['"]\s*[:=,)]""", text)]
     return extras
 
 
 def _install_plan(copy: Path) -> _Plan:
-    """Decide what to install for the repository copy at ``copy`` (no project code runs)."""
-    requirement_files = [copy / n for n in _INSTALL_REQUIREMENTS if (copy / n).is_file()]
-    req_dir = copy / "requirements"
-    if req_dir.is_dir():
-        for pattern in _INSTALL_REQUIREMENTS_DIR_GLOBS:
-            for path in sorted(req_dir.glob(pattern)):
-                if path.is_file() and path not in requirement_files:
-                    requirement_files.append(path)
+    """Decide what to install for the repository copy at ``copy`` (no project code runs).
+
+    Only regular files are considered: a symlinked dependency file is ignored (never read,
+    never passed to pip), like in ``env_key``.
+    """
+    copy = Path(copy)
+    present = set(dependency_files(copy))
+    requirement_files = [n for n in _INSTALL_REQUIREMENTS if n in present]
+    for pattern in _INSTALL_REQUIREMENTS_DIR_GLOBS:
+        for rel in sorted(present):
+            directory, _, name = rel.rpartition("/")
+            if directory == "requirements" and fnmatch.fnmatchcase(name, pattern):
+                if rel not in requirement_files:
+                    requirement_files.append(rel)
     if requirement_files:
         args = ["install"]
-        for path in requirement_files:
-            args += ["-r", str(path)]
-        names = ", ".join(p.relative_to(copy).as_posix() for p in requirement_files)
+        for rel in requirement_files:
+            args += ["-r", str(copy / rel)]
+        names = ", ".join(requirement_files)
         return _Plan([_Step(f"requirements ({names})", args)], description=f"pip -r {names}")
 
-    pyproject_path = copy / "pyproject.toml"
-    pyproject = _read_toml(pyproject_path) if pyproject_path.is_file() else {}
+    pyproject = _read_toml(copy, "pyproject.toml") if "pyproject.toml" in present else {}
     project = pyproject.get("project") if isinstance(pyproject.get("project"), dict) else None
     is_poetry = "poetry" in pyproject.get("tool", {})
     dynamic = set(project.get("dynamic", [])) if project else set()
@@ -399,7 +605,7 @@ def _install_plan(copy: Path) -> _Plan:
         steps = [_Step("pyproject dependencies", ["install", *unique])] if unique else []
         return _Plan(steps, description="pyproject.toml static dependencies")
 
-    if pyproject_path.is_file() or (copy / "setup.py").is_file() or (copy / "setup.cfg").is_file():
+    if present & {"pyproject.toml", "setup.py", "setup.cfg"}:
         extras: list[str] = []
         if project is not None and "optional-dependencies" not in dynamic:
             declared = project.get("optional-dependencies", {})
@@ -408,7 +614,7 @@ def _install_plan(copy: Path) -> _Plan:
             declared = pyproject.get("tool", {}).get("poetry", {}).get("extras", {})
             extras = [e for e in _TEST_EXTRAS if e in declared]
         else:
-            extras = _setup_extras(copy)
+            extras = _setup_extras(copy, present)
         target = str(copy) + (f"[{','.join(extras)}]" if extras else "")
         steps = [_Step("the project's declared dependencies", ["install", target])]
         poetry_deps = _poetry_test_deps(pyproject) if is_poetry else []
@@ -416,15 +622,19 @@ def _install_plan(copy: Path) -> _Plan:
             steps.append(_Step("poetry test/dev groups", ["install", *poetry_deps]))
         return _Plan(steps, installs_project=True, description="pip install of the project")
 
-    lock = copy / "Pipfile.lock"
-    if lock.is_file():
+    if "Pipfile.lock" in present:
         try:
-            data = json.loads(lock.read_text(encoding="utf-8"))
+            data = json.loads(safe_fs.read_bytes(copy, "Pipfile.lock").decode("utf-8"))
         except (OSError, ValueError) as exc:
             raise ProjectEnvError(f"cannot read Pipfile.lock: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ProjectEnvError("cannot read Pipfile.lock: not a JSON object")
         requirements = []
         for section in ("default", "develop"):
-            for name, spec in (data.get(section) or {}).items():
+            table = data.get(section) or {}
+            if not isinstance(table, dict):
+                continue
+            for name, spec in table.items():
                 version = spec.get("version", "") if isinstance(spec, dict) else ""
                 if isinstance(spec, dict) and any(k in spec for k in ("git", "path", "file")):
                     continue
@@ -519,67 +729,87 @@ def pip_settings(scratch: Path) -> tuple[dict[str, str], list[Mount]]:
 
 # -- building ----------------------------------------------------------------------------
 
+_SLUG_RE = re.compile(r"[^a-z0-9]+")
+_DIST_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,200}[A-Za-z0-9])?")
+_VERSION_RE = re.compile(r"[A-Za-z0-9.+!_-]{1,100}")
+_SITE_RE = re.compile(r"lib/python3\.\d+t?/site-packages")
 
-def _env_name(key: str) -> str:
-    return f"py-{key[:16]}"
+# Run inside the sandbox (``python -I -S``: nothing of the environment runs) to list the
+# distributions in a site-packages directory; the host only parses the JSON it prints.
+_INSPECT = """
+import importlib.metadata as md, json, sys
+out = []
+for dist in md.distributions(path=[sys.argv[1]]):
+    try:
+        name, version = dist.metadata["Name"], dist.version
+        direct = dist.read_text("direct_url.json") or ""
+        url = json.loads(direct).get("url", "") if direct else ""
+    except Exception:
+        continue
+    out.append({"name": name, "version": version, "url": url})
+print(json.dumps(out))
+"""
 
 
-def _site_packages(env_dir: Path) -> Path:
-    hits = sorted(env_dir.glob("lib/python*/site-packages"))
+@dataclass(frozen=True)
+class _Dist:
+    name: str
+    version: str
+    url: str
+
+
+def _slug(project: str) -> str:
+    return _SLUG_RE.sub("-", project.lower()).strip("-")[:40].strip("-")
+
+
+def _env_name(key: str, project: str = "") -> str:
+    """``py-<key[:16]>``, or ``py-<project slug>-<key[:16]>`` (the key covers the project)."""
+    slug = _slug(project)
+    return f"py-{slug}-{key[:16]}" if slug else f"py-{key[:16]}"
+
+
+def _pip_cache_dir(cache_dir: Path, project: str, env_name: str) -> Path:
+    """pip's cache for one build: per project, or per environment when there is no project.
+    Never shared between projects: build code runs with it writable."""
+    if project:
+        tag = hashlib.sha256(project.encode()).hexdigest()[:12]
+        slug = _slug(project)
+        return cache_dir / "pip-caches" / (f"{slug}-{tag}" if slug else tag)
+    return cache_dir / "pip-caches" / env_name
+
+
+def _site_packages_rel(env_dir: Path) -> str:
+    """site-packages of a venv just made by the host (before any sandboxed code ran)."""
+    hits = sorted(
+        p.relative_to(env_dir).as_posix() for p in env_dir.glob("lib/python*/site-packages")
+    )
+    hits = [h for h in hits if _SITE_RE.fullmatch(h)]
     if not hits:
         raise ProjectEnvError(f"no site-packages directory in {env_dir}")
     return hits[0]
 
 
-def _installed(site_packages: Path) -> list[str]:
-    result = set()
-    for dist in importlib.metadata.distributions(path=[str(site_packages)]):
-        name = dist.metadata["Name"]
-        if name and _normalize(name) != "pip":
-            result.add(f"{name}=={dist.version}")
-    return sorted(result, key=str.lower)
-
-
-def _has_pytest(site_packages: Path) -> bool:
-    return any(
-        _normalize(d.metadata["Name"] or "") == "pytest"
-        for d in importlib.metadata.distributions(path=[str(site_packages)])
-    )
-
-
-def _own_distributions(site_packages: Path, copy: Path) -> list[str]:
-    """Distributions installed from the scratch copy (``pip install .``, ``-e .``)."""
-    names = []
-    copy_url = copy.as_uri()
-    for dist in importlib.metadata.distributions(path=[str(site_packages)]):
-        text = dist.read_text("direct_url.json")
-        if not text:
+def _parse_distributions(stdout: str) -> list[_Dist]:
+    """The JSON ``_INSPECT`` printed, validated (it comes from a sandbox build code ran in)."""
+    try:
+        data = json.loads(stdout)
+    except ValueError as exc:
+        raise ProjectEnvError(
+            f"listing the installed distributions printed no JSON: {stdout[-500:]!r}"
+        ) from exc
+    if not isinstance(data, list):
+        raise ProjectEnvError("listing the installed distributions printed no JSON list")
+    result: dict[str, _Dist] = {}
+    for item in data:
+        if not isinstance(item, dict):
             continue
-        try:
-            url = json.loads(text).get("url", "")
-        except ValueError:
+        name, version, url = item.get("name"), item.get("version"), item.get("url")
+        if not (isinstance(name, str) and _DIST_NAME_RE.fullmatch(name)):
             continue
-        if url == copy_url or url.startswith(copy_url + "/"):
-            names.append(dist.metadata["Name"])
-    return [n for n in names if n]
-
-
-def _relocate(tmp_env: Path, final: Path) -> None:
-    """Point scripts and pyvenv.cfg at the final path (a venv records its own path)."""
-    old, new = str(tmp_env).encode(), str(final).encode()
-    candidates = [tmp_env / "pyvenv.cfg"]
-    bin_dir = tmp_env / "bin"
-    if bin_dir.is_dir():
-        candidates += [p for p in bin_dir.iterdir() if p.is_file() and not p.is_symlink()]
-    for path in candidates:
-        try:
-            data = path.read_bytes()
-        except OSError:
+        if not (isinstance(version, str) and _VERSION_RE.fullmatch(version)):
             continue
-        if old in data:
-            mode = path.stat().st_mode
-            path.write_bytes(data.replace(old, new))
-            path.chmod(mode)
+        result.setdefault(name.lower(), _Dist(name, version, url if isinstance(url, str) else ""))
+    return list(result.values())
 
 
 def _tail(result: RunResult, lines: int = 25) -> str:
@@ -587,33 +817,99 @@ def _tail(result: RunResult, lines: int = 25) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def _check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise ProjectEnvCancelled()
+
+
 @contextlib.contextmanager
-def _key_lock(lock_path: Path) -> Iterator[None]:
-    """Exclusive lock across processes and threads (each call opens its own descriptor)."""
+def _key_lock(lock_path: Path, cancel: threading.Event | None = None) -> Iterator[None]:
+    """Exclusive lock across processes and threads (each call opens its own descriptor);
+    waiting for it ends with ProjectEnvCancelled when ``cancel`` is set."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                _check_cancel(cancel)
+                time.sleep(0.1)
         try:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _load_marker(env_dir: Path) -> dict[str, Any] | None:
+def _remove_tree(path: Path) -> None:
+    """Remove ``path`` (never following links); ProjectEnvError when something is left."""
+    shutil.rmtree(path, ignore_errors=True)
+    if os.path.lexists(path) and not os.path.islink(path):
+        # A build may leave directories without permissions: make them ours, retry. No
+        # sandboxed process runs any more, and links are never chmod-ed or entered.
+        for dirpath, dirnames, _ in os.walk(path):
+            for name in dirnames:
+                sub = os.path.join(dirpath, name)
+                if not os.path.islink(sub):
+                    with contextlib.suppress(OSError):
+                        os.chmod(sub, 0o700)
+        shutil.rmtree(path, ignore_errors=True)
+    if os.path.lexists(path):
+        raise ProjectEnvError(f"cannot remove the unfinished environment {path}")
+
+
+def _discard(final: Path) -> None:
+    """Remove an environment and its marker (marker first: readers trust the marker)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(marker_path(final))
+    if os.path.lexists(final):
+        _remove_tree(final)
+
+
+def _load_marker(final: Path, key: str) -> dict[str, Any] | None:
+    """The marker of the finished environment ``final`` or None (missing, not ours, bad)."""
     try:
-        return json.loads((env_dir / MARKER_NAME).read_text(encoding="utf-8"))
+        data = json.loads(
+            safe_fs.read_bytes(final.parent, final.name + MARKER_SUFFIX, limit=20_000_000)
+        )
     except (OSError, ValueError):
         return None
+    if not isinstance(data, dict) or data.get("key") != key:
+        return None
+    site = data.get("site_packages")
+    installed = data.get("installed")
+    if not (isinstance(site, str) and _SITE_RE.fullmatch(site)):
+        return None
+    if not (isinstance(installed, list) and all(isinstance(i, str) for i in installed)):
+        return None
+    try:
+        if not stat.S_ISDIR(os.lstat(final).st_mode):
+            return None
+    except OSError:
+        return None
+    return data
 
 
-def _reused(env_dir: Path, key: str, marker: dict[str, Any]) -> ProjectEnv:
+def _write_marker(final: Path, marker: dict[str, Any]) -> None:
+    """Atomically write the marker beside ``final`` (in ``envs/``, never sandbox-mounted)."""
+    tmp_name = f".{final.name}{MARKER_SUFFIX}.{uuid.uuid4().hex[:8]}.tmp"
+    safe_fs.write_bytes(final.parent, tmp_name, json.dumps(marker, indent=2).encode())
+    try:
+        os.replace(final.parent / tmp_name, marker_path(final))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(final.parent / tmp_name)
+        raise
+
+
+def _reused(final: Path, key: str, marker: dict[str, Any]) -> ProjectEnv:
     return ProjectEnv(
-        path=env_dir,
-        python=env_dir / "bin" / "python",
-        site_packages=_site_packages(env_dir),
+        path=final,
+        python=final / "bin" / "python",
+        site_packages=final / marker["site_packages"],
         key=key,
         reused=True,
-        installed=list(marker.get("installed", [])),
+        installed=list(marker["installed"]),
     )
 
 
@@ -625,36 +921,70 @@ def ensure_project_env(
     python: str = sys.executable,
     emit: Callable[[str], None] = lambda m: None,
     timeout_s: float = 900,
+    project: str = "",
+    cancel: threading.Event | None = None,
 ) -> ProjectEnv:
     """The cached environment for ``repo``'s dependencies, built in ``sandbox`` if missing.
 
-    Raises ProjectEnvError (naming the failing command and the end of pip's output) when
-    the build fails; nothing of the failed build is left behind.
+    ``project`` (the project id) is part of the key: two projects never share an
+    environment or a pip cache. ``cancel`` is passed to every sandboxed run (and checked
+    while waiting for another build of the same key); when it is set, ProjectEnvCancelled
+    is raised. Raises ProjectEnvError (naming the failing command and the end of pip's
+    output) when the build fails; nothing of the failed build is left behind.
     """
+    _check_cancel(cancel)
     repo = Path(repo).resolve()
     cache_dir = Path(cache_dir).resolve()
-    key = env_key(repo, python)
+    for rel in skipped_dependency_files(repo):
+        emit(
+            f"warning: {rel} is a symlink or not a regular file; TFactory does not follow "
+            "links in the repository, so it is neither read nor installed"
+        )
+    key = env_key(repo, python, project=project)
     envs = cache_dir / "envs"
-    final = envs / _env_name(key)
+    final = envs / _env_name(key, project)
 
-    marker = _load_marker(final)
+    marker = _load_marker(final, key)
     if marker is not None:
         emit(f"reused cached environment {final.name}")
         return _reused(final, key, marker)
 
-    with _key_lock(envs / f".{final.name}.lock"):
-        marker = _load_marker(final)
+    envs.mkdir(parents=True, exist_ok=True)
+    with _key_lock(envs / f".{final.name}.lock", cancel):
+        marker = _load_marker(final, key)
         if marker is not None:  # another task built it while we waited
             emit(f"reused cached environment {final.name}")
             return _reused(final, key, marker)
         # Leftovers of a crashed build of this key (we hold its lock, so none is live).
-        for stale in envs.glob(f".tmp-{final.name}-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        for stale in (cache_dir / "build").glob(f"{final.name}-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        if final.exists():  # no marker: not a finished environment
-            shutil.rmtree(final, ignore_errors=True)
-        return _build(repo, sandbox, cache_dir, key, final, python, emit, timeout_s)
+        build_dir = cache_dir / "build"
+        if build_dir.is_dir():
+            for stale in build_dir.glob(f"{final.name}.*"):
+                _remove_tree(stale)
+        _discard(final)  # no valid marker: not a finished environment
+        return _build(
+            repo, sandbox, cache_dir, key, final, python, project, emit, timeout_s, cancel
+        )
+
+
+def _make_venv(python: str, target: Path, deadline: float) -> None:
+    """``python -m venv target`` on the host (TFactory's own interpreter, no project code)."""
+    venv_cmd = [python, "-m", "venv", str(target)]
+    try:
+        made = subprocess.run(
+            venv_cmd,
+            capture_output=True,
+            text=True,
+            timeout=max(deadline - time.monotonic(), 1),
+            check=False,
+            env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ProjectEnvError(f"`{shlex.join(venv_cmd)}` failed: {exc}") from exc
+    if made.returncode != 0:
+        raise ProjectEnvError(
+            f"`{shlex.join(venv_cmd)}` failed (exit {made.returncode}): "
+            f"{(made.stderr or made.stdout).strip()[-2000:]}"
+        )
 
 
 def _build(
@@ -664,129 +994,158 @@ def _build(
     key: str,
     final: Path,
     python: str,
+    project: str,
     emit: Callable[[str], None],
     timeout_s: float,
+    cancel: threading.Event | None,
 ) -> ProjectEnv:
+    """Build the environment at its final path (we hold the key's lock; no marker yet)."""
     started = time.monotonic()
     deadline = started + timeout_s
-    suffix = uuid.uuid4().hex[:8]
-    tmp_env = final.parent / f".tmp-{final.name}-{suffix}"
-    scratch = cache_dir / "build" / f"{final.name}-{suffix}"
-    pip_cache = cache_dir / "pip-cache"
+    build_root = cache_dir / "build" / f"{final.name}.{uuid.uuid4().hex[:8]}"
+    work = build_root / "work"  # writable in every sandboxed step of the build
+    pip_conf_dir = build_root / "pip"  # host-written, read-only, only with network
+    pip_cache = _pip_cache_dir(cache_dir, project, final.name)
+    identity, base_prefix = _python_info(python)
+    prefixes: list[Path] = []
+    if base_prefix.resolve() != Path(sys.base_prefix).resolve():
+        prefixes.append(base_prefix)
     emit("installing project dependencies (pip) …")
     try:
         pip_cache.mkdir(parents=True, exist_ok=True)
-        (scratch / "home").mkdir(parents=True)
-        (scratch / "tmp").mkdir()
-        copy = scratch / (repo.name or "repo")
+        (work / "home").mkdir(parents=True)
+        (work / "tmp").mkdir()
+        pip_conf_dir.mkdir()
+        copy = work / (repo.name or "repo")
         shutil.copytree(repo, copy, symlinks=True, ignore=_COPY_IGNORE)
+        _check_cancel(cancel)
+        _make_venv(python, final, deadline)
+        site_rel = _site_packages_rel(final)  # read before any sandboxed code ran
+        site_packages = final / site_rel
+        env_python = final / "bin" / "python"
 
-        venv_cmd = [python, "-m", "venv", str(tmp_env)]
-        try:
-            made = subprocess.run(
-                venv_cmd,
-                capture_output=True,
-                text=True,
-                timeout=max(deadline - time.monotonic(), 1),
-                check=False,
-                env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise ProjectEnvError(f"`{shlex.join(venv_cmd)}` failed: {exc}") from exc
-        if made.returncode != 0:
-            raise ProjectEnvError(
-                f"`{shlex.join(venv_cmd)}` failed (exit {made.returncode}): "
-                f"{(made.stderr or made.stdout).strip()[-2000:]}"
-            )
-        env_python = tmp_env / "bin" / "python"
-        site_packages = _site_packages(tmp_env)
-
-        pip_env, pip_mounts = pip_settings(scratch)
-        env = {
-            **pip_env,
-            "HOME": str(scratch / "home"),
-            "TMPDIR": str(scratch / "tmp"),
-            "PIP_CACHE_DIR": str(pip_cache),
+        pip_env, pip_mounts = pip_settings(pip_conf_dir)
+        if (pip_conf_dir / "pip.conf").exists():
+            pip_mounts = [Mount(pip_conf_dir), *pip_mounts]
+        common_env = {
+            "HOME": str(work / "home"),
+            "TMPDIR": str(work / "tmp"),
             "PIP_DISABLE_PIP_VERSION_CHECK": "1",
             "PIP_NO_INPUT": "1",
             "PIP_PROGRESS_BAR": "off",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
-        mounts = [
-            Mount(scratch, writable=True),
-            Mount(tmp_env, writable=True),
+        online_env = {**pip_env, **common_env, "PIP_CACHE_DIR": str(pip_cache)}
+        offline_env = {
+            **common_env,
+            "PIP_CONFIG_FILE": os.devnull,
+            "PIP_NO_CACHE_DIR": "1",
+            "PIP_NO_INDEX": "1",
+        }
+        online_mounts = [
+            Mount(work, writable=True),
+            Mount(final, writable=True),
             Mount(pip_cache, writable=True),
             *pip_mounts,
         ]
+        offline_mounts = [Mount(work, writable=True), Mount(final, writable=True)]
+        extra: dict[str, Any] = {"python_prefixes": prefixes} if prefixes else {}
 
-        def pip(label: str, args: Sequence[str], *, network: bool = True) -> None:
-            argv = [str(env_python), "-m", "pip", *args]
+        def sandboxed(argv: list[str], *, network: bool) -> RunResult:
+            _check_cancel(cancel)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ProjectEnvError(
                     f"building the project environment took longer than {timeout_s:.0f} s "
                     f"(before `{shlex.join(argv)}`)"
                 )
-            emit(f"pip: {label}")
             try:
                 result = sandbox.run(
                     argv,
-                    mounts=mounts,
+                    mounts=online_mounts if network else offline_mounts,
                     workdir=copy,
-                    env=env,
+                    env=online_env if network else offline_env,
                     timeout_s=remaining,
                     network=network,
+                    cancel=cancel,
+                    **extra,
                 )
             except SandboxError as exc:
                 raise ProjectEnvError(f"`{shlex.join(argv)}` could not run: {exc}") from exc
+            if result.cancelled:
+                raise ProjectEnvCancelled()
             if result.timed_out:
                 raise ProjectEnvError(
                     f"`{shlex.join(argv)}` timed out after {result.duration_s:.0f} s:\n"
                     f"{_tail(result)}"
                 )
+            return result
+
+        def pip(label: str, args: Sequence[str], *, network: bool = True) -> None:
+            argv = [str(env_python), "-m", "pip", *args]
+            emit(f"pip: {label}")
+            result = sandboxed(argv, network=network)
             if not result.ok:
                 raise ProjectEnvError(
                     f"installing the project's dependencies failed: `{shlex.join(argv)}` "
                     f"exited {result.returncode}:\n{_tail(result)}"
                 )
 
+        def distributions() -> list[_Dist]:
+            argv = [str(env_python), "-I", "-S", "-c", _INSPECT, str(site_packages)]
+            result = sandboxed(argv, network=False)
+            if not result.ok:
+                raise ProjectEnvError(
+                    f"listing the installed distributions failed (exit {result.returncode}):"
+                    f"\n{_tail(result)}"
+                )
+            return _parse_distributions(result.stdout)
+
         plan = _install_plan(copy)
         for step in plan.steps:
             pip(step.label, step.pip_args)
-        own = _own_distributions(site_packages, copy)
+        dists = distributions()
+        copy_url = copy.as_uri()
+        own = [d.name for d in dists if d.url == copy_url or d.url.startswith(copy_url + "/")]
         if own:
             pip("uninstall the project itself", ["uninstall", "-y", *own], network=False)
+            dists = distributions()
         runner = [r for r in RUNNER_REQUIREMENTS if r != PYTEST_REQUIREMENT]
-        if not _has_pytest(site_packages):
+        if not any(_normalize(d.name) == "pytest" for d in dists):
             runner.append(PYTEST_REQUIREMENT)
         pip("runner requirements", ["install", *runner])
 
-        installed = _installed(site_packages)
+        installed = sorted(
+            (f"{d.name}=={d.version}" for d in distributions() if _normalize(d.name) != "pip"),
+            key=str.lower,
+        )
         marker = {
             "key": key,
             "recipe": RECIPE_VERSION,
-            "python": _python_identity(python),
+            "project": project,
+            "python": identity,
             "plan": plan.description,
             "dependency_files": dependency_files(repo),
+            "site_packages": site_rel,
             "installed": installed,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        _relocate(tmp_env, final)
-        (tmp_env / MARKER_NAME).write_text(json.dumps(marker, indent=2), encoding="utf-8")
-        os.rename(tmp_env, final)
+        _check_cancel(cancel)
+        _write_marker(final, marker)
     except BaseException:
-        shutil.rmtree(tmp_env, ignore_errors=True)
+        with contextlib.suppress(ProjectEnvError):
+            _discard(final)
         raise
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(build_root, ignore_errors=True)
     emit(
         f"built environment {final.name} in {time.monotonic() - started:.0f} s "
         f"({len(installed)} packages)"
     )
     return ProjectEnv(
         path=final,
-        python=final / "bin" / "python",
-        site_packages=final / site_packages.relative_to(tmp_env),
+        python=env_python,
+        site_packages=site_packages,
         key=key,
         reused=False,
         installed=installed,

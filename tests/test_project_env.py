@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import textwrap
 import threading
 import time
@@ -10,15 +12,16 @@ from pathlib import Path
 import pytest
 
 from agents_app.project_env import (
-    MARKER_NAME,
     RUNNER_REQUIREMENTS,
     ProjectEnv,
+    ProjectEnvCancelled,
     ProjectEnvError,
     _install_plan,
     _poetry_spec,
     dependency_files,
     ensure_project_env,
     env_key,
+    marker_path,
 )
 from agents_app.sandbox import Mount, get_sandbox
 from agents_app.sandbox.bwrap import bwrap_problem
@@ -198,7 +201,12 @@ def test_requirements_project_builds_once_and_is_reused(tmp_path, cache_dir, san
     env = ensure_project_env(repo, sandbox, cache_dir, emit=lines.append)
     assert env.reused is False
     assert env.path == cache_dir.resolve() / "envs" / f"py-{env.key[:16]}"
-    assert (env.path / MARKER_NAME).is_file()
+    # The marker lives beside the environment (where no sandbox can write), not inside.
+    marker = marker_path(env.path)
+    assert marker == env.path.parent / f"py-{env.key[:16]}.json"
+    assert marker.is_file() and not marker.is_symlink()
+    assert json.loads(marker.read_text())["key"] == env.key
+    assert not (env.path / ".tfactory-env.json").exists()
     assert "six==1.16.0" in env.installed
     assert any(p.startswith("coverage==7.") for p in env.installed)
     assert "pytest-timeout==2.4.0" in env.installed
@@ -328,8 +336,8 @@ def test_broken_requirement_raises_and_leaves_nothing(tmp_path, cache_dir, sandb
     key = env_key(repo)
     envs = cache_dir.resolve() / "envs"
     assert not (envs / f"py-{key[:16]}").exists()
-    assert not list(envs.glob(f".tmp-py-{key[:16]}-*"))
-    assert not list((cache_dir.resolve() / "build").glob(f"py-{key[:16]}-*"))
+    assert not marker_path(envs / f"py-{key[:16]}").exists()
+    assert not list((cache_dir.resolve() / "build").glob(f"py-{key[:16]}*"))
 
 
 @pytest.mark.slow
@@ -360,3 +368,252 @@ def test_concurrent_calls_build_once(tmp_path, cache_dir, sandbox):
     work = tmp_path / "work"
     work.mkdir()
     assert run_in_env(sandbox, results[0], "import pytest, coverage", work).ok
+
+
+# -- security: what the host reads and writes, what projects share --------------------------
+
+
+def test_project_is_part_of_the_key_and_of_a_safe_folder_name(tmp_path):
+    from agents_app.project_env import _env_name
+
+    repo = make_project(tmp_path / "repo", {"requirements.txt": "six==1.16.0\n"})
+    plain, alpha, beta = (
+        env_key(repo),
+        env_key(repo, project="alpha"),
+        env_key(repo, project="beta"),
+    )
+    assert len({plain, alpha, beta}) == 3
+    assert env_key(repo, project="alpha") == alpha
+    assert _env_name(plain) == f"py-{plain[:16]}"
+    assert _env_name(alpha, "alpha") == f"py-alpha-{alpha[:16]}"
+    for project in ("../../etc/passwd", "Team/Alpha 1", "x\ny", "..", "/", "é" * 80):
+        name = _env_name(env_key(repo, project=project), project)
+        assert "/" not in name and ".." not in name and "\n" not in name
+        assert name.startswith("py-") and len(name) <= 3 + 41 + 16
+    assert _env_name(alpha, "Team/Alpha 1").startswith("py-team-alpha-1-")
+
+
+def test_requirement_includes_are_hashed_and_outside_ones_refused(tmp_path):
+    repo = make_project(
+        tmp_path / "repo",
+        {
+            "requirements.txt": "-r sub/inner.txt\n--constraint=pins/c.txt  # pins\nsix\n",
+            "sub/inner.txt": "-r ../sub/deeper.txt\ntoml\n",
+            "sub/deeper.txt": "iniconfig\n",
+            "pins/c.txt": "six==1.16.0\n",
+        },
+    )
+    key = env_key(repo)
+    (repo / "sub" / "deeper.txt").write_text("iniconfig==2.0.0\n")
+    assert env_key(repo) != key
+    key = env_key(repo)
+    (repo / "pins" / "c.txt").write_text("six==1.17.0\n")
+    assert env_key(repo) != key
+    key = env_key(repo)
+    (repo / "sub" / "deeper.txt").unlink()  # missing: hashed as missing, pip will complain
+    assert env_key(repo) != key
+
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret-requirement\n")
+    for line in (
+        "-r ../outside.txt",
+        f"-r {outside}",
+        "--requirement=../../x.txt",
+        "-c file:///etc/passwd",
+        "-r https://example.com/reqs.txt",
+        "-r ${HOME}/reqs.txt",
+        "-rsub/../../outside.txt",
+    ):
+        (repo / "requirements.txt").write_text(f"six\n{line}\n")
+        with pytest.raises(ProjectEnvError, match="only files inside the repository"):
+            env_key(repo)
+
+    (repo / "sub" / "link.txt").symlink_to(outside)
+    (repo / "requirements.txt").write_text("-r sub/link.txt\n")
+    with pytest.raises(ProjectEnvError, match="symlink"):
+        env_key(repo)
+    (repo / "linkdir").symlink_to(tmp_path)
+    (repo / "requirements.txt").write_text("-r linkdir/outside.txt\n")
+    with pytest.raises(ProjectEnvError, match="symlink"):
+        env_key(repo)
+
+
+def test_symlinked_dependency_files_are_not_read(tmp_path):
+    secret = tmp_path / "secret_key"
+    secret.write_text("six==1.16.0  # SECRET-7f3a\n")
+    repo = make_project(tmp_path / "repo", {"app.py": "x = 1\n"})
+    clean_key = env_key(repo)
+    (repo / "requirements.txt").symlink_to(secret)
+    (repo / "pyproject.toml").symlink_to(secret)  # not TOML: reading it would raise
+    (repo / "requirements").symlink_to(tmp_path)
+    assert dependency_files(repo) == []
+    assert env_key(repo) == clean_key
+    secret.write_text("toml==0.10.2  # SECRET-changed\n")
+    assert env_key(repo) == clean_key
+    plan = _install_plan(repo)
+    assert plan.steps == [] and plan.description == "no dependency files"
+
+    from agents_app.project_env import skipped_dependency_files
+
+    assert skipped_dependency_files(repo) == ["pyproject.toml", "requirements", "requirements.txt"]
+
+
+def test_cancel_before_start_and_while_waiting_for_the_lock(tmp_path):
+    import fcntl
+
+    from agents_app.project_env import _env_name
+
+    repo = make_project(tmp_path / "repo", {"requirements.txt": "six==1.16.0\n"})
+    done = threading.Event()
+    done.set()
+    fresh_cache = tmp_path / "cache"
+    with pytest.raises(ProjectEnvCancelled, match="cancelled"):
+        ensure_project_env(repo, get_sandbox("none"), fresh_cache, cancel=done)
+    assert not fresh_cache.exists()
+
+    # Another build of the same key holds the lock: a cancelled waiter gives up.
+    envs = fresh_cache.resolve() / "envs"
+    envs.mkdir(parents=True)
+    name = _env_name(env_key(repo, project="p"), "p")
+    cancel = threading.Event()
+    with open(envs / f".{name}.lock", "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        threading.Timer(0.5, cancel.set).start()
+        started = time.monotonic()
+        with pytest.raises(ProjectEnvCancelled):
+            ensure_project_env(repo, get_sandbox("none"), fresh_cache, project="p", cancel=cancel)
+        assert time.monotonic() - started < 5
+    assert not (envs / name).exists()
+    assert issubclass(ProjectEnvCancelled, ProjectEnvError)
+
+
+@pytest.mark.slow
+@needs_bwrap
+def test_two_projects_with_identical_requirements_get_different_envs(tmp_path, sandbox):
+    cache = tmp_path / "cache"
+    envs = {}
+    for project in ("alpha", "beta"):
+        repo = make_project(tmp_path / project / "repo", {"requirements.txt": "six==1.16.0\n"})
+        envs[project] = ensure_project_env(repo, sandbox, cache, project=project)
+    alpha, beta = envs["alpha"], envs["beta"]
+    assert alpha.key != beta.key and alpha.path != beta.path
+    assert alpha.path.name == f"py-alpha-{alpha.key[:16]}"
+    assert beta.path.name == f"py-beta-{beta.key[:16]}"
+    assert not alpha.reused and not beta.reused
+    assert "six==1.16.0" in alpha.installed and "six==1.16.0" in beta.installed
+    # One pip cache per project, none shared.
+    caches = sorted(p.name for p in (cache / "pip-caches").iterdir())
+    assert len(caches) == 2 and caches[0].startswith("alpha-") and caches[1].startswith("beta-")
+    assert not (cache / "pip-cache").exists()
+    again = ensure_project_env(tmp_path / "alpha" / "repo", sandbox, cache, project="alpha")
+    assert again.reused and again.path == alpha.path
+
+
+@pytest.mark.slow
+@needs_bwrap
+def test_links_planted_by_build_code_are_never_followed_by_the_host(tmp_path, sandbox):
+    """setup.py (run by pip with network, the env writable) plants symlinks named like the
+    old in-env marker and like metadata the host used to read, pointing at a host file."""
+    import sys
+
+    from agents_app.project_env import _env_name
+
+    host_file = tmp_path / "host-file.txt"
+    original = "Metadata-Version: 2.1\nName: leaked-host-secret\nVersion: 6.6.6\n"
+    host_file.write_text(original)
+    repo = make_project(
+        tmp_path / "planter",
+        {
+            "setup.py": """
+            import json, os, pathlib, sys
+            from setuptools import setup
+
+            plan = json.loads((pathlib.Path(__file__).resolve().parent / "plant.json").read_text())
+            env = pathlib.Path(plan["env"])
+            for rel in plan["links"]:
+                link = env / rel
+                try:
+                    link.parent.mkdir(parents=True, exist_ok=True)
+                    if os.path.lexists(link):
+                        os.unlink(link)
+                    os.symlink(plan["target"], link)
+                    print("planted", link, file=sys.stderr)
+                except OSError as exc:
+                    print("could not plant", link, exc, file=sys.stderr)
+            setup(name="planter", version="0.1", py_modules=["planter"])
+            """,
+            "planter.py": "VALUE = 1\n",
+        },
+    )
+    cache = tmp_path / "cache"
+    project = "planter-proj"
+    final = cache.resolve() / "envs" / _env_name(env_key(repo, project=project), project)
+    site = f"lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
+    links = [
+        ".tfactory-env.json",
+        f"{site}/planted-1.0.dist-info/METADATA",
+        f"{site}/planted-1.0.dist-info/direct_url.json",
+        f"../{final.name}.json",  # the real marker: outside every mount, must fail
+    ]
+    # plant.json is not a dependency file: the key (and so the env path) stays the same.
+    (repo / "plant.json").write_text(
+        json.dumps({"env": str(final), "target": str(host_file), "links": links})
+    )
+    lines: list[str] = []
+    env = ensure_project_env(repo, sandbox, cache, project=project, emit=lines.append)
+    assert env.path == final
+    # The build code did run and plant its links inside the environment …
+    assert os.path.islink(final / ".tfactory-env.json")
+    assert os.path.islink(final / site / "planted-1.0.dist-info" / "METADATA")
+    # … but the host neither wrote through them nor read them.
+    assert host_file.read_text() == original and not host_file.is_symlink()
+    assert not any("leaked-host-secret" in p or "6.6.6" in p for p in env.installed)
+    assert not any(p.lower().startswith("planter") for p in env.installed)
+    marker = marker_path(final)
+    assert marker.is_file() and not marker.is_symlink()
+    assert json.loads(marker.read_text())["key"] == env.key
+    again = ensure_project_env(repo, sandbox, cache, project=project)
+    assert again.reused and again.installed == env.installed
+    assert host_file.read_text() == original
+
+
+@pytest.mark.slow
+@needs_bwrap
+def test_symlinked_requirements_file_is_skipped_with_a_warning(tmp_path, sandbox):
+    secret = tmp_path / "secret_key"
+    secret.write_text("six==1.16.0\n")
+    repo = make_project(tmp_path / "linked", {"app.py": "x = 1\n"})
+    (repo / "requirements.txt").symlink_to(secret)
+    lines: list[str] = []
+    env = ensure_project_env(repo, sandbox, tmp_path / "cache", project="linked", emit=lines.append)
+    assert any("requirements.txt is a symlink" in line for line in lines), lines
+    assert not any(p.startswith("six==") for p in env.installed)
+    assert any(p.startswith("pytest==") for p in env.installed)
+    marker = json.loads(marker_path(env.path).read_text())
+    assert marker["dependency_files"] == [] and marker["plan"] == "no dependency files"
+
+
+@pytest.mark.slow
+@needs_bwrap
+def test_cancel_during_a_build_stops_it_and_leaves_nothing(tmp_path, sandbox):
+    repo = make_project(
+        tmp_path / "slow",
+        {
+            "setup.py": """
+            import time
+            from setuptools import setup
+            time.sleep(120)
+            setup(name="slow", version="0.1", py_modules=[])
+            """
+        },
+    )
+    cache = tmp_path / "cache"
+    cancel = threading.Event()
+    threading.Timer(3, cancel.set).start()
+    started = time.monotonic()
+    with pytest.raises(ProjectEnvCancelled):
+        ensure_project_env(repo, sandbox, cache, project="slow", cancel=cancel, timeout_s=300)
+    assert time.monotonic() - started < 30
+    envs = cache.resolve() / "envs"
+    assert [p.name for p in envs.iterdir() if not p.name.endswith(".lock")] == []
+    assert list((cache.resolve() / "build").iterdir()) == []

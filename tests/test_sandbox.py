@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import socket
 import sys
@@ -150,8 +151,6 @@ def test_host_secrets_are_invisible(bwrap, tmp_path, work, monkeypatch):
         env={"TFACTORY_TEST_VALUE": "value-that-must-not-be-in-argv"},
     )
     assert result.ok, result.stderr
-    import json
-
     seen = json.loads(result.stdout)
     assert "ANTHROPIC_API_KEY" not in seen["env"]
     assert "GITHUB_TOKEN" not in seen["env"]
@@ -494,8 +493,6 @@ def _check_describe(info: dict) -> None:
     assert info["image"] is None
     assert set(info["limits"]) >= {"wall_s", "memory_mb", "file_mb", "pids"}
     assert isinstance(info["notes"], list) and info["notes"]
-    import json
-
     json.dumps(info)
 
 
@@ -533,6 +530,7 @@ def test_bwrap_argv_binds_only_what_is_needed(bwrap, tmp_path):
         assert forbidden not in sources
     assert not any(s.startswith("/etc/ssl/private") for s in sources)
     assert "/etc/resolv.conf" not in sources and "--share-net" not in argv
+    assert "/etc/pip.conf" not in sources and "/etc/xdg/pip" not in sources
     assert ("--ro-bind", str(Path(sys.base_prefix).resolve())) in binds
     # caller mounts come after the private /tmp (they may live under the host's /tmp)
     tmpfs_at = argv.index("--tmpfs")
@@ -549,14 +547,133 @@ def test_bwrap_argv_binds_only_what_is_needed(bwrap, tmp_path):
         assert "/etc/resolv.conf" in networked
 
 
-def test_python_of_a_mounted_venv_is_bound(tmp_path):
+# -- which Python installations are bound -----------------------------------------------
+
+
+def _unix_socket(path: Path) -> socket.socket:
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+    return server
+
+
+@needs_bwrap
+def test_pyvenv_cfg_in_a_mount_never_widens_the_sandbox(bwrap, tmp_path):
+    """A repository (read-only) or a scratch folder (written by an earlier run) holding a
+    pyvenv.cfg whose ``home`` names a host directory or socket exposes neither."""
+    secret_dir = tmp_path / "host-secrets"
+    (secret_dir / "bin").mkdir(parents=True)
+    (secret_dir / "secret.txt").write_text("top secret")
+    sock_path = tmp_path / "daemon.sock"
+    server = _unix_socket(sock_path)
+    try:
+        repo = tmp_path / "repo"
+        for sub in ("", ".venv", "venv"):
+            (repo / sub).mkdir(parents=True, exist_ok=True)
+        (repo / "pyvenv.cfg").write_text(f"home = {secret_dir}\n")
+        (repo / ".venv" / "pyvenv.cfg").write_text(f"home = {secret_dir / 'bin'}\n")
+        (repo / "venv" / "pyvenv.cfg").write_text(f"home = {sock_path}\n")
+        scratch = tmp_path / "scratch"
+        scratch.mkdir()
+        mounts = [Mount(repo), Mount(scratch, writable=True)]
+        # Run 1 (untrusted code) plants a pyvenv.cfg in its writable scratch for run 2.
+        planted = py(
+            bwrap,
+            f"open('pyvenv.cfg', 'w').write('home = {secret_dir}\\n')",
+            scratch,
+            mounts=mounts,
+        )
+        assert planted.ok, planted.stderr
+        assert (scratch / "pyvenv.cfg").read_text() == f"home = {secret_dir}\n"
+        argv = bwrap.build_argv(["true"], mounts=mounts, workdir=scratch)
+        assert str(secret_dir) not in argv and str(secret_dir / "bin") not in argv
+        assert str(sock_path) not in argv
+        probe = py(
+            bwrap,
+            f"""
+            import json, os
+            print(json.dumps([
+                os.path.exists({str(secret_dir / "secret.txt")!r}),
+                os.path.exists({str(secret_dir)!r}),
+                os.path.exists({str(sock_path)!r}),
+            ]))
+            """,
+            scratch,
+            mounts=mounts,
+        )
+        assert probe.ok, probe.stderr
+        assert probe.stdout.strip() == "[false, false, false]"
+    finally:
+        server.close()
+
+    from agents_app.sandbox.bwrap import python_dirs
+
+    dirs = python_dirs([Mount(repo), Mount(scratch, writable=True)])
+    assert secret_dir not in dirs and secret_dir / "bin" not in dirs
+    assert dirs == python_dirs()
+
+
+@needs_bwrap
+def test_python_prefixes_are_bound_only_when_passed_and_valid(bwrap, tmp_path, work):
     from agents_app.sandbox.bwrap import python_dirs
 
     install = tmp_path / "opt" / "python-9.9"
     (install / "bin").mkdir(parents=True)
-    venv = tmp_path / "venv"
-    venv.mkdir()
-    (venv / "pyvenv.cfg").write_text(f"home = {install / 'bin'}\nversion = 9.9\n")
-    dirs = python_dirs([Mount(venv)])
-    assert install in dirs
-    assert Path(sys.base_prefix).resolve() in dirs or str(sys.base_prefix).startswith("/usr")
+    (install / "bin" / "marker.txt").write_text("interpreter")
+    code = f"import os; print(os.path.exists({str(install / 'bin' / 'marker.txt')!r}))"
+    assert py(bwrap, code, work).stdout.strip() == "False"
+    passed = py(bwrap, code, work, python_prefixes=[install])
+    assert passed.ok, passed.stderr
+    assert passed.stdout.strip() == "True"
+    assert install in python_dirs(python_prefixes=[install])
+    base = Path(sys.base_prefix).resolve()
+    assert base in python_dirs() or str(base).startswith("/usr")
+
+    sock = _unix_socket(tmp_path / "docker.sock")
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    link = tmp_path / "link-to-root"
+    link.symlink_to("/root")
+    try:
+        refused = [
+            Path("/"),
+            Path("/root"),
+            Path("/home"),
+            Path("/etc"),
+            Path("/tmp"),
+            Path("/var"),
+            Path("/run"),
+            Path.home(),
+            link,  # resolved before the check
+            tmp_path / "docker.sock",
+            a_file,
+            tmp_path / "missing",
+            Path("relative/prefix"),
+        ]
+        for prefix in refused:
+            with pytest.raises(ValueError):
+                python_dirs(python_prefixes=[prefix])
+            with pytest.raises(ValueError):
+                bwrap.run(["true"], mounts=[], workdir=work, python_prefixes=[prefix])
+    finally:
+        sock.close()
+
+
+# -- pip configuration --------------------------------------------------------------------
+
+PIP_CONFIGS = [p for p in ("/etc/pip.conf", "/etc/xdg/pip") if os.path.exists(p)]
+
+
+@needs_bwrap
+@pytest.mark.skipif(not PIP_CONFIGS, reason="no /etc/pip.conf or /etc/xdg/pip on this host")
+def test_pip_configuration_is_only_visible_with_network(bwrap, work):
+    code = f"import json, os; print(json.dumps([os.path.exists(p) for p in {PIP_CONFIGS!r}]))"
+    offline = py(bwrap, code, work)
+    assert offline.ok, offline.stderr
+    assert offline.stdout.strip() == json.dumps([False] * len(PIP_CONFIGS))
+    online = py(bwrap, code, work, network=True)
+    assert online.ok, online.stderr
+    assert online.stdout.strip() == json.dumps([True] * len(PIP_CONFIGS))
+    offline_argv = bwrap.build_argv(["true"], mounts=[], workdir=work)
+    for path in PIP_CONFIGS:
+        assert path not in offline_argv

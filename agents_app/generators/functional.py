@@ -17,8 +17,8 @@ from django.conf import settings
 from agents_app import registry, safe_fs
 from agents_app.engines import EngineJob, line_ranges, repair
 from agents_app.models import GeneratedTest
-from agents_app.pipeline import StageContext, StageError
-from agents_app.project_env import ProjectEnvError, ensure_project_env
+from agents_app.pipeline import Cancelled, StageContext, StageError
+from agents_app.project_env import ProjectEnvCancelled, ProjectEnvError, ensure_project_env
 from agents_app.runtime import TaskRuntime, engine_budget, ensure_worktree, task_scratch
 from agents_app.sandbox import SandboxError
 from agents_app.toolenvs import ToolEnvError, ensure_tool_env
@@ -44,8 +44,15 @@ def build_runtime(ctx: StageContext) -> TaskRuntime:
     )
     try:
         rt.project_env = ensure_project_env(
-            worktree, sandbox, Path(settings.TFACTORY_CACHE_DIR), emit=ctx.emit
+            worktree,
+            sandbox,
+            Path(settings.TFACTORY_CACHE_DIR),
+            emit=ctx.emit,
+            project=task.project_id,
+            cancel=ctx.cancel,
         )
+    except ProjectEnvCancelled as exc:
+        raise Cancelled() from exc
     except ProjectEnvError as exc:
         raise StageError(f"the project's dependencies could not be installed: {exc}") from exc
     return rt

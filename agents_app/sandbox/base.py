@@ -126,13 +126,17 @@ class Sandbox(ABC):
         network: bool = False,
         cancel: threading.Event | None = None,
         output_limit: int = 4_000_000,
+        python_prefixes: Sequence[Path | str] = (),
     ) -> RunResult:
         """Run ``argv`` in ``workdir`` with ``mounts``; never raises for the command's failure.
 
         ``mounts`` are applied parents first (stable by depth), so a writable parent never
         hides a read-only path inside it. ``env`` is laid over the defaults of
         ``clean_env``; nothing of TFactory's own environment is passed. ``timeout_s``
-        defaults to ``limits.wall_s``. Raises SandboxError when the sandbox itself fails.
+        defaults to ``limits.wall_s``. ``python_prefixes`` are Python installations
+        (trusted, chosen by TFactory) made visible read-only besides ``sys.base_prefix``;
+        a backend never derives them from files inside the mounts. Raises SandboxError
+        when the sandbox itself fails, ValueError for invalid arguments.
         """
 
     @abstractmethod

@@ -7,10 +7,14 @@ caller's mounts at their own paths. ``/proc``, ``/dev`` and a private, size-capp
 ``/tmp`` are fresh. Never the host's ``/``, ``/root``, ``/home``, ``/etc/shadow``,
 ``/etc/ssh``, ``/run`` or the Docker socket.
 
-Python interpreters: ``sys.base_prefix`` is always bound, and so is the installation
-named by the ``home =`` line of ``pyvenv.cfg`` in any mounted directory (the mount
-itself, or its ``.venv``/``venv``). An interpreter anywhere else must be passed by the
-caller as an extra read-only ``Mount``.
+Python interpreters: ``sys.base_prefix`` (the installation TFactory itself runs on, which
+every tool and project environment is made from) is always bound, and so is every prefix
+the caller passes in ``python_prefixes``. Nothing read from a mount (a ``pyvenv.cfg`` in
+the worktree or in scratch is content the sandboxed code controls) ever decides what is
+bound.
+
+pip's configuration in /etc (``pip.conf``, ``xdg/pip``) is only bound for runs with
+``network=True`` (dependency installs): it may hold index credentials.
 
 The environment is set with ``--clearenv``/``--setenv`` read from a file descriptor
 (``--args FD``), so no value of it appears in any process's argv.
@@ -73,10 +77,10 @@ ETC_ALLOW = (
     "mime.types",
     "os-release",
     "python3*",
-    "xdg/pip",
-    "pip.conf",
 )
-ETC_NETWORK_ONLY = ("resolv.conf",)
+# Only for runs that may reach the network (dependency installs): DNS, and pip's
+# configuration, which may carry index credentials.
+ETC_NETWORK_ONLY = ("resolv.conf", "xdg/pip", "pip.conf")
 ETC_NEVER = ("shadow", "gshadow", "shadow-", "gshadow-", "ssh", "sudoers", "ssl/private")
 
 # Written to fd 0 by the shim once bwrap has finished setting up and the command is about
@@ -84,53 +88,68 @@ ETC_NEVER = ("shadow", "gshadow", "shadow-", "gshadow-", "ssh", "sudoers", "ssl/
 SHIM = 'printf 1 >&0; exec "$@" </dev/null'
 SHIM_NAME = "tfactory-shim"
 
-_SENSITIVE_PREFIXES = (Path("/"), Path("/root"), Path("/home"), Path("/etc"), Path(SANDBOX_TMP))
+# Never bound as a Python prefix: too much else lives there.
+FORBIDDEN_PREFIXES = (
+    Path("/"),
+    Path("/root"),
+    Path("/home"),
+    Path("/etc"),
+    Path("/tmp"),  # noqa: S108 - the host's /tmp, refused, not used
+    Path("/var"),
+    Path("/run"),
+)
 
 
 def _covered(path: Path, roots: Sequence[Path]) -> bool:
     return any(path == root or root in path.parents for root in roots)
 
 
-def _venv_home(cfg: Path) -> Path | None:
-    try:
-        text = cfg.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key.strip().lower() == "home" and value.strip():
-            return Path(value.strip())
-    return None
+def _forbidden_prefix(path: Path) -> bool:
+    home = Path.home()
+    homes = {home, home.resolve()} if home.exists() else {home}
+    return path in FORBIDDEN_PREFIXES or path in homes or path.parent == Path("/home")
 
 
-def _install_dirs(home: Path) -> list[Path]:
-    """The directories of the Python installation whose ``bin`` is ``home``."""
-    try:
-        home = home.resolve()
-    except OSError:
-        return []
-    prefix = home.parent if home.name == "bin" else home
-    if prefix in _SENSITIVE_PREFIXES or prefix == Path.home() or prefix.parent == Path("/home"):
+def _base_dirs() -> list[Path]:
+    """The directories of the installation TFactory runs on (``sys.base_prefix``)."""
+    prefix = Path(sys.base_prefix).resolve()
+    if _forbidden_prefix(prefix):
         # A user-level install straight in a home directory: bind its parts, not the home.
         return [p for p in (prefix / "bin", prefix / "lib", prefix / "lib64") if p.is_dir()]
     return [prefix]
 
 
-def python_dirs(mounts: Sequence[Mount]) -> list[Path]:
-    """Python installations the sandbox needs, read-only: the base one and mounted venvs'."""
-    found: list[Path] = []
-    base = Path(sys.base_prefix).resolve()
-    found.extend(_install_dirs(base / "bin") if (base / "bin").is_dir() else [base])
-    for mount in mounts:
-        root = Path(mount.path)
-        for cfg in (
-            root / "pyvenv.cfg",
-            root / ".venv" / "pyvenv.cfg",
-            root / "venv" / "pyvenv.cfg",
-        ):
-            home = _venv_home(cfg)
-            if home is not None:
-                found.extend(_install_dirs(home))
+def check_python_prefix(prefix: Path | str) -> Path:
+    """``prefix`` resolved, or ValueError when it is not a directory that may be bound."""
+    raw = Path(prefix)
+    if not raw.is_absolute():
+        raise ValueError(f"python prefix must be an absolute path, got {raw}")
+    try:
+        resolved = raw.resolve(strict=True)
+    except OSError as exc:
+        raise ValueError(f"python prefix {raw} does not exist: {exc}") from exc
+    if not resolved.is_dir():
+        raise ValueError(f"python prefix {raw} is not a directory")
+    if _forbidden_prefix(resolved):
+        raise ValueError(
+            f"python prefix {raw} ({resolved}) is refused: binding it would expose "
+            "unrelated host files; pass the interpreter's own installation directory"
+        )
+    return resolved
+
+
+def python_dirs(
+    mounts: Sequence[Mount] = (), *, python_prefixes: Sequence[Path | str] = ()
+) -> list[Path]:
+    """Python installations the sandbox binds read-only: ``sys.base_prefix`` and the
+    caller's ``python_prefixes`` (checked by ``check_python_prefix``).
+
+    ``mounts`` is accepted for compatibility and deliberately ignored: files inside a mount
+    (a ``pyvenv.cfg`` in the worktree or in scratch) are controlled by sandboxed code and
+    never decide what is bound.
+    """
+    del mounts
+    found = _base_dirs() + [check_python_prefix(p) for p in python_prefixes]
     system = [Path(d) for d in SYSTEM_DIRS]
     result: list[Path] = []
     for path in found:
@@ -195,6 +214,7 @@ class BwrapSandbox(Sandbox):
         workdir: Path,
         network: bool = False,
         env_fd: int | None = None,
+        python_prefixes: Sequence[Path | str] = (),
     ) -> list[str]:
         """The full bwrap command line (environment excluded: it travels via ``--args``)."""
         args = [self.bwrap_path, "--unshare-all", "--unshare-user"]
@@ -217,7 +237,7 @@ class BwrapSandbox(Sandbox):
         if self.limits.tmp_mb:
             args += ["--size", str(int(self.limits.tmp_mb) * 1024 * 1024)]
         args += ["--tmpfs", SANDBOX_TMP]
-        for directory in python_dirs(mounts):
+        for directory in python_dirs(python_prefixes=python_prefixes):
             args += ["--ro-bind", str(directory), str(directory)]
         for mount in _order_mounts(mounts):
             flag = "--bind" if mount.writable else "--ro-bind"
@@ -241,11 +261,13 @@ class BwrapSandbox(Sandbox):
         network: bool = False,
         cancel: threading.Event | None = None,
         output_limit: int = 4_000_000,
+        python_prefixes: Sequence[Path | str] = (),
     ) -> RunResult:
         if not argv:
             raise ValueError("argv must not be empty")
         workdir = Path(workdir)
         check_paths(mounts, workdir)
+        prefixes = [check_python_prefix(p) for p in python_prefixes]
         for mount in mounts:
             if not os.path.lexists(mount.path):
                 raise SandboxError(f"cannot mount {mount.path} into the sandbox: it does not exist")
@@ -259,7 +281,12 @@ class BwrapSandbox(Sandbox):
             env_file.flush()
             env_file.seek(0)
             cmd = self.build_argv(
-                argv, mounts=mounts, workdir=workdir, network=network, env_fd=env_file.fileno()
+                argv,
+                mounts=mounts,
+                workdir=workdir,
+                network=network,
+                env_fd=env_file.fileno(),
+                python_prefixes=prefixes,
             )
             try:
                 sup = supervise(
@@ -316,6 +343,7 @@ class BwrapSandbox(Sandbox):
             "notes": [
                 "fresh root: /usr, a short allow-list of /etc, the Python installation and "
                 "the task's own mounts; nothing else of the host is visible",
+                "pip's configuration (/etc/pip.conf, /etc/xdg/pip) only in dependency installs",
                 "all namespaces unshared (user, pid, net, ipc, uts, cgroup), capabilities "
                 "dropped, nested user namespaces disabled"
                 if self.disable_userns

@@ -43,7 +43,9 @@ class UnsandboxedSandbox(Sandbox):
         network: bool = False,
         cancel: threading.Event | None = None,
         output_limit: int = 4_000_000,
+        python_prefixes: Sequence[Path | str] = (),
     ) -> RunResult:
+        del python_prefixes  # everything of the host is visible anyway
         if not argv:
             raise ValueError("argv must not be empty")
         workdir = Path(workdir)

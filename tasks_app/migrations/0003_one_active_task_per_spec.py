@@ -4,14 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tasks_app', '0002_reaper_schedule'),
+        ("tasks_app", "0002_reaper_schedule"),
     ]
 
     operations = [
         migrations.AddConstraint(
-            model_name='task',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['done', 'failed', 'cancelled']), _negated=True), fields=('project', 'spec_id'), name='one_active_task_per_spec'),
+            model_name="task",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status__in", ["done", "failed", "cancelled"]), _negated=True),
+                fields=("project", "spec_id"),
+                name="one_active_task_per_spec",
+            ),
         ),
     ]
