@@ -35,7 +35,12 @@ def _time(fn, repeat: int = 5) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine-budget", type=int, default=None)
+    parser.add_argument(
+        "--engine-workers", type=int, default=None, help="engine runs at once (default: cores)"
+    )
     args = parser.parse_args()
+    if args.engine_workers:
+        os.environ["TFACTORY_ENGINE_WORKERS"] = str(args.engine_workers)
 
     work = Path(tempfile.mkdtemp(prefix="tfactory-bench-"))
     os.environ["TFACTORY_CACHE_DIR"] = os.environ.get(
@@ -71,7 +76,9 @@ def main() -> int:
     # baseline 1: the example's own suite, plainly, on the host
     venv = work / "plainvenv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "pytest"], check=True)
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "pytest"], check=True, capture_output=True
+    )
     repo = Path(info["repo"])
     subprocess.run(["git", "-C", str(repo), "checkout", "-q", info["branch"]], check=True)
     env = dict(os.environ, PYTHONPATH=str(repo / "src"))
@@ -149,6 +156,7 @@ def main() -> int:
         "accepted_tests": accepted,
         "coverage": report.get("coverage"),
         "sandbox": report.get("sandbox", {}).get("backend"),
+        "engine_workers": settings.TFACTORY_ENGINE_WORKERS,
     }
     print(f"{'stage':12} {'seconds':>9} {'x suite':>8}")
     for k, v in stages.items():

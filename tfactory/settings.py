@@ -48,6 +48,8 @@ TFACTORY_SANDBOX_FILE_MB = envint("TFACTORY_SANDBOX_FILE_MB", "1024")
 TFACTORY_ENGINE_BUDGET_S = envint("TFACTORY_ENGINE_BUDGET_S", "60")
 TFACTORY_LANE_BUDGET_S = envint("TFACTORY_LANE_BUDGET_S", "600")
 TFACTORY_TEST_TIMEOUT_S = envint("TFACTORY_TEST_TIMEOUT_S", "30")
+# Engine runs at once (each is one sandboxed process); default: the machine's cores.
+TFACTORY_ENGINE_WORKERS = envint("TFACTORY_ENGINE_WORKERS", str(os.cpu_count() or 1))
 TFACTORY_EVAL_RUNS = envint("TFACTORY_EVAL_RUNS", "3")
 # A running stage refreshes its heartbeat this often; the reaper fails tasks whose
 # heartbeat is older than TFACTORY_STALE_AFTER_S.

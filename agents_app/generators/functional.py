@@ -10,9 +10,11 @@ from __future__ import annotations
 import shutil
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from django.conf import settings
+from django.db import connection
 
 from agents_app import registry, safe_fs
 from agents_app.engines import EngineJob, line_ranges, repair
@@ -124,8 +126,8 @@ def run(ctx: StageContext) -> None:
     lane_budget = int(task.options.get("lane_budget_s", settings.TFACTORY_LANE_BUDGET_S))
     jobs = jobs_from_plan(plan, rt.worktree, import_roots(task), budget)
     deadline = time.monotonic() + lane_budget
-    engine_runs = []
-    total = 0
+    engine_runs: list[dict] = []
+    work: list[tuple[str, object, object, EngineJob]] = []
     for engine_name in tools.functional_engines:
         try:
             tool = ensure_tool_env(engine_name, emit=ctx.emit)
@@ -133,37 +135,50 @@ def run(ctx: StageContext) -> None:
             ctx.emit.warn(f"{engine_name} is unavailable: {exc}")
             engine_runs.append({"engine": engine_name, "error": str(exc)})
             continue
-        engine = registry.engine(engine_name)
-        for job in jobs:
-            ctx.check_cancelled()
+        work += [(engine_name, registry.engine(engine_name), tool, job) for job in jobs]
+
+    def generate(item: tuple[str, object, object, EngineJob]):
+        engine_name, engine, tool, job = item
+        try:
             remaining = int(deadline - time.monotonic())
+            if ctx.cancel.is_set():
+                return None
             if remaining < 5:
                 ctx.emit.warn(f"lane budget spent; {engine_name} skipped {job.module}")
-                engine_runs.append(
-                    {"engine": engine_name, "module": job.module, "error": "lane budget spent"}
-                )
-                continue
+                return None
             job_budget = min(job.budget_s, remaining)
             ctx.emit(f"{engine_name}: generating tests for {job.module} ({job_budget}s budget)")
-            out = engine.generate(rt, tool, _with_budget(job, job_budget))
-            ctx.check_cancelled()
-            record = {
-                "engine": engine_name,
-                "module": job.module,
-                "duration_s": round(out.duration_s, 2),
-                "error": out.error,
-                "notes": list(out.notes),
-            }
-            if out.source is None:
-                ctx.emit.warn(f"{engine_name} on {job.module}: {out.error}; {out.log_tail[-500:]}")
-                engine_runs.append(record)
-                continue
-            n = _store(ctx, out_dir, engine_name, job, out.source, record)
-            total += n
-            ctx.emit(
-                f"{engine_name}: {n} candidate test(s) for {job.module} in {out.duration_s:.0f}s"
+            return engine.generate(rt, tool, _with_budget(job, job_budget))
+        finally:
+            connection.close()  # this thread's own connection
+
+    # engine runs are independent sandboxed processes: run as many at once as there
+    # are cores to spare; results are stored in a fixed order, so output is stable
+    workers = max(1, min(settings.TFACTORY_ENGINE_WORKERS, len(work)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="engine") as pool:
+        outputs = list(pool.map(generate, work))
+    ctx.check_cancelled()
+    total = 0
+    for (engine_name, _, _, job), out in zip(work, outputs, strict=True):
+        if out is None:
+            engine_runs.append(
+                {"engine": engine_name, "module": job.module, "error": "lane budget spent"}
             )
-            engine_runs.append(record)
+            continue
+        record = {
+            "engine": engine_name,
+            "module": job.module,
+            "duration_s": round(out.duration_s, 2),
+            "error": out.error,
+            "notes": list(out.notes),
+        }
+        engine_runs.append(record)
+        if out.source is None:
+            ctx.emit.warn(f"{engine_name} on {job.module}: {out.error}; {out.log_tail[-500:]}")
+            continue
+        n = _store(ctx, out_dir, engine_name, job, out.source, record)
+        total += n
+        ctx.emit(f"{engine_name}: {n} candidate test(s) for {job.module} in {out.duration_s:.0f}s")
     write_json(ctx.ws.runs / "generation.json", {"lane": LANE, "engines": engine_runs})
     ctx.emit(f"{total} candidate test(s) generated")
 
