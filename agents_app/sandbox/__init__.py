@@ -10,6 +10,7 @@ from agents_app.sandbox.base import (
     RunResult,
     Sandbox,
     SandboxError,
+    SandboxSession,
     SandboxUnavailable,
     get_sandbox,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "RunResult",
     "Sandbox",
     "SandboxError",
+    "SandboxSession",
     "SandboxUnavailable",
     "get_sandbox",
 ]

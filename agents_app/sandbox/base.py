@@ -16,6 +16,7 @@ import os
 import resource
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -105,11 +106,81 @@ INSTALL_HINT = (
 )
 
 
+class SandboxSession:
+    """Runs for one task with a fixed set of mounts.
+
+    The default session just passes its mounts to every one-off ``run``; the Docker
+    backend keeps one container per task and ``exec``s into it. ``extra_mounts`` of a
+    run must lie inside the session's mounts for backends that fix mounts up front.
+    Runs in a session never have network access.
+    """
+
+    def __init__(
+        self, sandbox: Sandbox, key: str, mounts: Sequence[Mount], labels: Mapping[str, str]
+    ) -> None:
+        self.sandbox = sandbox
+        self.key = key
+        self.mounts = list(mounts)
+        self.labels = dict(labels)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        workdir: Path,
+        env: Mapping[str, str] | None = None,
+        timeout_s: float | None = None,
+        cancel: threading.Event | None = None,
+        extra_mounts: Sequence[Mount] = (),
+        output_limit: int = 4_000_000,
+    ) -> RunResult:
+        return self.sandbox.run(
+            argv,
+            mounts=[*self.mounts, *extra_mounts],
+            workdir=workdir,
+            env=env,
+            timeout_s=timeout_s,
+            network=False,
+            cancel=cancel,
+            output_limit=output_limit,
+        )
+
+    def close(self) -> None:
+        """Release what the session holds (the Docker container); idempotent."""
+
+
 class Sandbox(ABC):
     """One way of running untrusted commands. See the module docstring for the contract."""
 
     name: str = ""
     isolated: bool = False
+    # The interpreter that creates environments inside this sandbox (project envs), and
+    # whether it lives on the host: the host's own for bwrap/none, the image's for Docker.
+    env_python: str = sys.executable
+    env_python_on_host: bool = True
+
+    def session(
+        self, key: str, *, mounts: Sequence[Mount], labels: Mapping[str, str] | None = None
+    ) -> SandboxSession:
+        """A session for one task (``key``), reused for all of its runs."""
+        return SandboxSession(self, key, mounts, labels or {})
+
+    def builtin_tool(self, name: str) -> Path | None:
+        """The venv of TFactory tool ``name`` inside the sandbox, when the sandbox brings
+        its own (the Docker image does); None means TFactory mounts its host venv."""
+        return None
+
+    def builtin_runner_side(self) -> Path | None:
+        """Where the runner-side helpers live inside the sandbox, if it brings them."""
+        return None
+
+    def prepare_writable(self, path: Path) -> None:
+        """Make a host folder TFactory created writable for the sandbox's user.
+
+        Called on fresh, empty folders (and on copies TFactory just made, before any
+        sandboxed code ran in them). No-op where the sandbox runs as the host user.
+        """
+        return None
 
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
