@@ -118,6 +118,7 @@ class Outcome:
     skipped: int = 0
     xfailed: int = 0
     assertions: int = 0  # failures that were assertion failures in the test body
+    limits: list[str] = field(default_factory=list)  # sandbox limits a crashed run hit
     missing: int = 0
     failures: list[str] = field(default_factory=list)
     exc_types: list[str] = field(default_factory=list)
@@ -165,6 +166,8 @@ def collect_outcomes(runs: list[dict[str, Any]], nodeid_for: dict[str, str]) -> 
                     exc = f"{exc} (in {rec['phase']})"
                 o.exc_types.append(exc)
                 o.failures.append(f"{label}: {(rec.get('message') or exc)[:300]}")
+                if rec.get("limit_hit"):
+                    o.limits.append(str(rec["limit_hit"]))
     return outcomes
 
 
@@ -384,12 +387,8 @@ def run(ctx: StageContext) -> None:
             )
         elif n_runs and o.failed + o.missing == n_runs and o.passed == 0:
             kinds = sorted(set(o.exc_types))
-            # pytest-timeout fails a test with "Failed: Timeout (>Ns) from pytest-timeout"
-            timeout = "Timeout" in kinds or any("Timeout (>" in f for f in o.failures)
-            reason = (
-                "exceeded the per-test time limit in every run"
-                if timeout
-                else f"errors in every run ({', '.join(kinds)}): the test is broken"
+            reason = _limit_reason(o) or (
+                f"errors in every run ({', '.join(kinds)}): the test is broken"
             )
             verdicts[t.test_id] = ("reject", [reason, o.failures[0]])
         elif n_runs and o.xfailed == n_runs:
@@ -510,6 +509,35 @@ def run(ctx: StageContext) -> None:
         rejected=counts["reject"],
         flagged=counts["flag"],
     )
+
+
+_LIMIT_WORDS = {
+    "memory": "hit the sandbox's memory limit",
+    "pids": "hit the sandbox's process limit",
+    "file_size": "hit the sandbox's file-size limit",
+    "wall_time": "hit the sandbox's time limit",
+}
+
+
+def _limit_reason(o: Outcome) -> str | None:
+    """When a test failed because it ran into a sandbox limit, say which."""
+    for limit in o.limits:
+        if limit in _LIMIT_WORDS:
+            return f"{_LIMIT_WORDS[limit]} in every run (the run went on without it)"
+    kinds = set(o.exc_types)
+    text = " ".join(o.failures)
+    # pytest-timeout fails a test with "Failed: Timeout (>Ns) from pytest-timeout"
+    if "Timeout" in kinds or "Timeout (>" in text:
+        return "exceeded the per-test time limit in every run"
+    if "MemoryError" in kinds:
+        return f"{_LIMIT_WORDS['memory']} in every run (MemoryError)"
+    if kinds & {"BlockingIOError"} or "Resource temporarily unavailable" in text:
+        return f"{_LIMIT_WORDS['pids']} in every run (fork failed)"
+    if "File too large" in text:
+        return f"{_LIMIT_WORDS['file_size']} in every run"
+    if "Crashed" in kinds:
+        return "took the test process down in every run (the run went on without it)"
+    return None
 
 
 def _coverage_problem(run: dict[str, Any]) -> str | None:

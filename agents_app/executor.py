@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,9 @@ def _read_json(root: Path, name: str) -> Any:
     return json.loads(safe_fs.read_text(root, name))
 
 
+MAX_CULPRITS = 5
+
+
 def run_pytest(
     ctx: StageContext,
     rt: TaskRuntime,
@@ -71,8 +75,13 @@ def run_pytest(
     coverage_files: list[Path] | None = None,
     timeout_s: float = 900,
 ) -> dict[str, Any]:
-    """One pytest run in the sandbox; returns the plugin's results (+ coverage export)."""
-    out = rt.out_dir(label)
+    """One pytest run in the sandbox; returns the plugin's results (+ coverage export).
+
+    When a test takes the whole process down (it exhausted memory or processes, or
+    crashed the interpreter), the progress log names it: it is recorded as `crashed`
+    with the limit it hit, and the run is repeated without it, so the others still get
+    a verdict.
+    """
     rc = None
     if coverage_files is not None:
         ctl = rt.ctl_dir(label)
@@ -83,43 +92,77 @@ def run_pytest(
             )
             + "\n"
         )
-    env = rt.env(
-        pythonpath=rt.roots_in(repo),
-        TFACTORY_ORDER=order,
-        TFACTORY_RESULTS=str(out / "results.json"),
-        PYTHONHASHSEED=hash_seed,
-    )
-    argv = _pytest_argv(rt, paths, out, rc)
-    mounts = [Mount(repo, writable=True), Mount(out, writable=True)]
-    if rc is not None:
-        mounts.append(Mount(rc.parent))
-    res = rt.run(argv, workdir=repo, timeout_s=timeout_s, env=env, mounts=mounts)
-    if res.returncode == 4 and "unrecognized arguments" in res.stderr + res.stdout:
-        # the project's addopts name a plugin we keep out (e.g. --cov): run without them
-        ctx.emit.warn(
-            f"{label}: the project's pytest addopts need plugins TFactory turns off; "
-            "running without the project's addopts"
-        )
-        argv.insert(argv.index("-q"), "-o")
-        argv.insert(argv.index("-q"), "addopts=")
-        out = rt.out_dir(label)
-        env["TFACTORY_RESULTS"] = str(out / "results.json")
-        argv = [a.replace(str(mounts[1].path), str(out)) for a in argv]
-        mounts[1] = Mount(out, writable=True)
-        res = rt.run(argv, workdir=repo, timeout_s=timeout_s, env=env, mounts=mounts)
-    ctx.check_cancelled()
     data: dict[str, Any] = {"label": label, "order": order, "hash_seed": hash_seed}
+    deselect: list[str] = []
+    crashed: list[dict[str, Any]] = []
+    no_addopts = False
+    started = time.monotonic()
+    while True:
+        out = rt.out_dir(label)
+        env = rt.env(
+            pythonpath=rt.roots_in(repo),
+            TFACTORY_ORDER=order,
+            TFACTORY_RESULTS=str(out / "results.json"),
+            TFACTORY_PROGRESS=str(out / "progress.jsonl"),
+            PYTHONHASHSEED=hash_seed,
+        )
+        argv = _pytest_argv(rt, paths, out, rc)
+        if no_addopts:
+            argv[argv.index("-q") : argv.index("-q")] = ["-o", "addopts="]
+        argv += [f"--deselect={n}" for n in deselect]
+        mounts = [Mount(repo, writable=True), Mount(out, writable=True)]
+        if rc is not None:
+            mounts.append(Mount(rc.parent))
+        remaining = max(timeout_s - (time.monotonic() - started), 30)
+        res = rt.run(argv, workdir=repo, timeout_s=remaining, env=env, mounts=mounts)
+        ctx.check_cancelled()
+        if (
+            not no_addopts
+            and res.returncode == 4
+            and "unrecognized arguments" in (res.stderr + res.stdout)
+        ):
+            # the project's addopts name a plugin we keep out (e.g. --cov): run without them
+            ctx.emit.warn(
+                f"{label}: the project's pytest addopts need plugins TFactory turns off; "
+                "running without the project's addopts"
+            )
+            no_addopts = True
+            continue
+        results, error = _results(out, res)
+        if results is not None or res.timed_out:
+            break
+        culprit = _culprit(out)
+        if culprit is None or len(deselect) >= MAX_CULPRITS:
+            break
+        # only a limit that kills a process can explain its death (a pids limit makes
+        # fork fail, it kills nothing; it may have been hit by an earlier test)
+        killers = {"memory", "file_size"} & set(rt.sandbox.exact_limits)
+        cause = res.limit_hit if res.limit_hit in killers else None
+        why = cause or (
+            f"signal {-res.returncode}" if (res.returncode or 0) < 0 else f"exit {res.returncode}"
+        )
+        ctx.emit.warn(
+            f"{label}: {culprit} took the test process down ({why}); rerunning without it"
+        )
+        crashed.append(
+            {
+                "nodeid": culprit,
+                "outcome": "crashed",
+                "phase": "call",
+                "limit_hit": cause,
+                "exc_type": "Crashed",
+                "message": f"the test process died while this test ran ({why})",
+            }
+        )
+        deselect.append(culprit)
     data.update(
         returncode=res.returncode,
         timed_out=res.timed_out,
         limit_hit=res.limit_hit,
-        duration_s=round(res.duration_s, 3),
+        duration_s=round(time.monotonic() - started, 3),
         output_tail=redact("\n".join((res.stdout + res.stderr).strip().splitlines()[-40:])),
     )
-    try:
-        results = _read_json(out, "results.json")
-        if not isinstance(results, dict):
-            raise ValueError("not an object")
+    if results is not None:
         data.update(
             {
                 k: results[k]
@@ -127,14 +170,50 @@ def run_pytest(
                 if k in results
             }
         )
-    except FileNotFoundError:
-        data["error"] = "pytest hit the time limit" if res.timed_out else "pytest wrote no results"
-    except (OSError, ValueError) as exc:
-        data["error"] = f"the results file could not be read: {exc}"
-    data.setdefault("tests", [])
+    else:
+        data["error"] = error
+    data["tests"] = list(data.get("tests", [])) + crashed
     if rc is not None:
         data["coverage"] = export_coverage(rt, repo, out, coverage_files or [])
     return data
+
+
+def _results(out: Path, res: Any) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        results = _read_json(out, "results.json")
+    except FileNotFoundError:
+        if res.timed_out:
+            return None, "pytest hit the time limit"
+        return (
+            None,
+            f"pytest wrote no results (exit {res.returncode}, {res.limit_hit or 'no limit hit'})",
+        )
+    except (OSError, ValueError) as exc:
+        return None, f"the results file could not be read: {exc}"
+    if not isinstance(results, dict):
+        return None, "the results file could not be read: not an object"
+    return results, None
+
+
+def _culprit(out: Path) -> str | None:
+    """The test that started and never ended, from the run's progress log."""
+    try:
+        text = safe_fs.read_text(out, "progress.jsonl", limit=20_000_000)
+    except OSError:
+        return None
+    open_tests: list[str] = []
+    for line in text.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(event, dict) or not isinstance(event.get("nodeid"), str):
+            continue
+        if event.get("event") == "start":
+            open_tests.append(event["nodeid"])
+        elif event.get("event") == "end" and event["nodeid"] in open_tests:
+            open_tests.remove(event["nodeid"])
+    return open_tests[-1] if open_tests else None
 
 
 def export_coverage(rt: TaskRuntime, repo: Path, out: Path, files: list[Path]) -> dict[str, Any]:

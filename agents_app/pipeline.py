@@ -68,6 +68,7 @@ class StageContext:
                 Limits(
                     memory_mb=settings.TFACTORY_SANDBOX_MEMORY_MB,
                     file_mb=settings.TFACTORY_SANDBOX_FILE_MB,
+                    pids=settings.TFACTORY_SANDBOX_PIDS,
                 ),
             )
         return self._sandbox
@@ -270,8 +271,22 @@ def _close(task: Task, message: str, level: str = "info") -> None:
         git.remove_worktree(task.project.repo, task.worktree_path)
     from agents_app.runtime import release_scratch
 
+    release_sandbox(task)
     release_scratch(task)
     emit_event(task, message, kind="status", level=level, data={"status": task.status})
+
+
+def release_sandbox(task: Task) -> None:
+    """Remove the task's sandbox session (its container), whatever state it is in."""
+    backend = (task.sandbox or {}).get("backend")
+    if backend in (None, "none", "bwrap"):
+        return
+    try:
+        from agents_app.sandbox import get_sandbox
+
+        get_sandbox(backend).release(f"task-{task.pk}")
+    except Exception:  # the orphan reaper removes it later; never block the task's end
+        log.exception("could not release the sandbox of task %s", task.pk)
 
 
 def finish_done(task_id: int, worker: str | None = None) -> None:

@@ -410,7 +410,9 @@ def _python_identity(python: str) -> str:
     return _python_info(python)[0]
 
 
-def env_key(repo: Path, python: str = sys.executable, *, project: str = "") -> str:
+def env_key(
+    repo: Path, python: str = sys.executable, *, project: str = "", identity: str | None = None
+) -> str:
     """sha256 over the project id, the dependency files (names and contents) and the files
     they include with -r/-c, the Python, the runner requirements and RECIPE_VERSION.
 
@@ -421,7 +423,7 @@ def env_key(repo: Path, python: str = sys.executable, *, project: str = "") -> s
     digest = hashlib.sha256()
     digest.update(f"recipe={RECIPE_VERSION}\n".encode())
     digest.update(f"project={json.dumps(project)}\n".encode())
-    digest.update(f"python={_python_identity(python)}\n".encode())
+    digest.update(f"python={identity or _python_identity(python)}\n".encode())
     for requirement in RUNNER_REQUIREMENTS:
         digest.update(f"runner={requirement}\n".encode())
     for name, content in _dependency_contents(repo, dependency_files(repo)):
@@ -918,7 +920,7 @@ def ensure_project_env(
     sandbox: Sandbox,
     cache_dir: Path,
     *,
-    python: str = sys.executable,
+    python: str | None = None,
     emit: Callable[[str], None] = lambda m: None,
     timeout_s: float = 900,
     project: str = "",
@@ -940,7 +942,10 @@ def ensure_project_env(
             f"warning: {rel} is a symlink or not a regular file; TFactory does not follow "
             "links in the repository, so it is neither read nor installed"
         )
-    key = env_key(repo, python, project=project)
+    python = python or sandbox.env_python
+    # an interpreter inside the sandbox (the Docker image's) is known by the sandbox
+    identity = None if sandbox.env_python_on_host else sandbox_python_identity(sandbox, python)
+    key = env_key(repo, python, project=project, identity=identity)
     envs = cache_dir / "envs"
     final = envs / _env_name(key, project)
 
@@ -962,8 +967,23 @@ def ensure_project_env(
                 _remove_tree(stale)
         _discard(final)  # no valid marker: not a finished environment
         return _build(
-            repo, sandbox, cache_dir, key, final, python, project, emit, timeout_s, cancel
-        )
+            repo, sandbox, cache_dir, key, final, python, project, emit, timeout_s, cancel,
+            identity,
+        )  # fmt: skip
+
+
+def sandbox_python_identity(sandbox: Sandbox, python: str) -> str:
+    """Version and location of an interpreter that lives inside the sandbox (its image)."""
+    image = sandbox.describe().get("image") or sandbox.name
+    result = sandbox.run(
+        [python, "-c", "import sys; print(sys.version.split()[0], sys.base_prefix)"],
+        mounts=[],
+        workdir=Path("/tmp"),  # noqa: S108 - the sandbox's own private /tmp
+        timeout_s=60,
+    )
+    if not result.ok:
+        raise ProjectEnvError(f"cannot run {python} in the {sandbox.name} sandbox: {_tail(result)}")
+    return f"{result.stdout.strip()}|{python}|{image}"
 
 
 def _make_venv(python: str, target: Path, deadline: float) -> None:
@@ -998,6 +1018,7 @@ def _build(
     emit: Callable[[str], None],
     timeout_s: float,
     cancel: threading.Event | None,
+    sandbox_identity: str | None = None,
 ) -> ProjectEnv:
     """Build the environment at its final path (we hold the key's lock; no marker yet)."""
     started = time.monotonic()
@@ -1006,10 +1027,13 @@ def _build(
     work = build_root / "work"  # writable in every sandboxed step of the build
     pip_conf_dir = build_root / "pip"  # host-written, read-only, only with network
     pip_cache = _pip_cache_dir(cache_dir, project, final.name)
-    identity, base_prefix = _python_info(python)
     prefixes: list[Path] = []
-    if base_prefix.resolve() != Path(sys.base_prefix).resolve():
-        prefixes.append(base_prefix)
+    if sandbox_identity is None:
+        identity, base_prefix = _python_info(python)
+        if base_prefix.resolve() != Path(sys.base_prefix).resolve():
+            prefixes.append(base_prefix)
+    else:
+        identity = sandbox_identity
     emit("installing project dependencies (pip) …")
     try:
         pip_cache.mkdir(parents=True, exist_ok=True)
@@ -1019,7 +1043,24 @@ def _build(
         copy = work / (repo.name or "repo")
         shutil.copytree(repo, copy, symlinks=True, ignore=_COPY_IGNORE)
         _check_cancel(cancel)
-        _make_venv(python, final, deadline)
+        if sandbox_identity is None:
+            _make_venv(python, final, deadline)
+        else:
+            # the sandbox's own interpreter makes the venv inside it (no project code yet)
+            final.mkdir(parents=True)
+            for path in (work, final, pip_cache):
+                sandbox.prepare_writable(path)
+            made = sandbox.run(
+                [python, "-m", "venv", str(final)],
+                mounts=[Mount(final, writable=True)],
+                workdir=final,
+                timeout_s=max(deadline - time.monotonic(), 1),
+                cancel=cancel,
+            )
+            if made.cancelled:
+                raise ProjectEnvCancelled()
+            if not made.ok:
+                raise ProjectEnvError(f"`{python} -m venv` failed in the sandbox: {_tail(made)}")
         site_rel = _site_packages_rel(final)  # read before any sandboxed code ran
         site_packages = final / site_rel
         env_python = final / "bin" / "python"

@@ -10,8 +10,9 @@ through safe_fs. Nothing from TFactory's own environment is passed in.
 
 from __future__ import annotations
 
-import itertools
+import os
 import shutil
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,16 +46,36 @@ def ensure_worktree(task: Task) -> Path:
     return path
 
 
-def task_scratch(task: Task) -> Path:
-    """The task's scratch folder with a fresh home/: nothing a previous stage's
-    sandboxed code left in a writable folder survives into this stage."""
+SCRATCH_MOUNTS = ("home", "out", "ctl", "repo")
+
+
+def clear_dir(path: Path) -> None:
+    """Empty a folder but keep it (a Docker container may have it bind-mounted)."""
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+        path.mkdir()
+        return
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)  # removes links inside without following them
+            else:
+                os.unlink(entry.path)
+
+
+def task_scratch(task: Task, sandbox: Any = None) -> Path:
+    """The task's scratch folder with empty home/, out/, ctl/ and repo/: nothing a
+    previous stage's sandboxed code left in a writable folder survives into this one.
+    The folders themselves stay, so a task's container keeps seeing them."""
     path = scratch_root() / f"task-{task.pk}"
     path.mkdir(parents=True, exist_ok=True)
-    for sub in ("home", "out", "ctl"):
-        # rmtree removes links without following them
-        shutil.rmtree(path / sub, ignore_errors=True)
-        (path / sub).mkdir()
+    for sub in SCRATCH_MOUNTS:
+        (path / sub).mkdir(exist_ok=True)
+        clear_dir(path / sub)
     (path / "home" / "tmp").mkdir()
+    if sandbox is not None:
+        for sub in ("home", "out", "repo"):
+            sandbox.prepare_writable(path / sub)
     return path
 
 
@@ -70,12 +91,27 @@ def import_roots(task: Task) -> list[str]:
     return roots
 
 
-_counter = itertools.count(1)
+@dataclass
+class ToolEnvRef:
+    """A tool's venv as a run sees it, and what must be mounted for it."""
+
+    name: str
+    path: Path
+    mounts: list[Mount]
+
+    @property
+    def python(self) -> Path:
+        return self.path / "bin" / "python"
 
 
 @dataclass
 class TaskRuntime:
-    """Runs commands for one task in its sandbox with the standard mounts and env."""
+    """Runs commands for one task in its sandbox session, with the standard mounts.
+
+    One session per task: the Docker backend keeps a single container for all of the
+    task's runs, so the mounts are fixed when the session opens; a run's own output
+    and control folders live inside them (out/ and ctl/).
+    """
 
     task: Task
     sandbox: Any
@@ -83,32 +119,75 @@ class TaskRuntime:
     scratch: Path
     project_env: Any = None
     cancel: Any = None
-    extra_mounts: list[Mount] = field(default_factory=list)
+    _session: Any = None
+    _tools: dict[str, ToolEnvRef] = field(default_factory=dict)
+
+    @property
+    def runner_side(self) -> Path:
+        return self.sandbox.builtin_runner_side() or RUNNER_SIDE
+
+    @property
+    def boot(self) -> Path:
+        return self.runner_side / "boot"
 
     def roots_in(self, base: Path) -> list[Path]:
         return [(base / r).resolve() for r in import_roots(self.task)]
 
+    def tool(self, name: str, emit: Any = None) -> ToolEnvRef:
+        """The tool's venv: the sandbox's own (Docker image) or TFactory's host venv."""
+        if name not in self._tools:
+            builtin = self.sandbox.builtin_tool(name)
+            if builtin is not None:
+                self._tools[name] = ToolEnvRef(name, Path(builtin), [])
+            else:
+                from agents_app.toolenvs import ensure_tool_env
+
+                env = ensure_tool_env(name, emit=emit or (lambda m: None))
+                self._tools[name] = ToolEnvRef(name, env.path, [Mount(env.path)])
+        return self._tools[name]
+
     def out_dir(self, label: str) -> Path:
-        """A new, empty folder for one run's output, mounted writable for that run."""
-        path = self.scratch / "out" / f"{_slug(label)}-{next(_counter)}"
+        """A new, empty folder for one run's output. The name is unpredictable, so an
+        earlier run cannot prepare it; mkdir fails if anything is there already."""
+        path = self.scratch / "out" / f"{_slug(label)}-{uuid.uuid4().hex[:12]}"
         path.mkdir()
+        self.sandbox.prepare_writable(path)
         return path
 
     def ctl_dir(self, label: str) -> Path:
-        """A new folder for files the host prepares for a run; mounted read-only."""
-        path = self.scratch / "ctl" / f"{_slug(label)}-{next(_counter)}"
+        """A new folder for files the host prepares for a run; read-only in the sandbox."""
+        path = self.scratch / "ctl" / f"{_slug(label)}-{uuid.uuid4().hex[:12]}"
         path.mkdir()
         return path
 
-    def mounts(self, extra: Sequence[Mount] = ()) -> list[Mount]:
+    def mounts(self) -> list[Mount]:
         mounts = [
             Mount(self.worktree, writable=False),
             Mount(self.scratch / "home", writable=True),
-            Mount(RUNNER_SIDE, writable=False),
+            Mount(self.scratch / "out", writable=True),
+            Mount(self.scratch / "ctl", writable=False),
+            Mount(self.scratch / "repo", writable=True),
         ]
+        if self.sandbox.builtin_runner_side() is None:
+            mounts.append(Mount(RUNNER_SIDE, writable=False))
         if self.project_env is not None:
             mounts.append(Mount(Path(self.project_env.path), writable=False))
-        return mounts + list(self.extra_mounts) + list(extra)
+        from agents_app.registry import tools_for
+
+        for name in tools_for("python").tool_envs:
+            if name in self._tools:  # the tools this stage resolved before its first run
+                mounts += self._tools[name].mounts
+        return mounts
+
+    @property
+    def session(self) -> Any:
+        if self._session is None:
+            self._session = self.sandbox.session(
+                f"task-{self.task.pk}",
+                mounts=self.mounts(),
+                labels={"org.tfactory.project": self.task.project_id},
+            )
+        return self._session
 
     def env(self, pythonpath: Sequence[Path] = (), **extra: str) -> dict[str, str]:
         env = {
@@ -116,7 +195,7 @@ class TaskRuntime:
             "TMPDIR": str(self.scratch / "home" / "tmp"),
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": ":".join(str(p) for p in [*pythonpath, RUNNER_SIDE]),
+            "PYTHONPATH": ":".join(str(p) for p in [*pythonpath, self.runner_side]),
         }
         env.update(extra)
         return env
@@ -129,16 +208,14 @@ class TaskRuntime:
         timeout_s: float,
         env: dict[str, str],
         mounts: Sequence[Mount] = (),
-        network: bool = False,
     ) -> RunResult:
-        return self.sandbox.run(
+        return self.session.run(
             [str(a) for a in argv],
-            mounts=self.mounts(mounts),
             workdir=workdir,
             env=env,
             timeout_s=timeout_s,
-            network=network,
             cancel=self.cancel,
+            extra_mounts=list(mounts),
         )
 
 
@@ -147,10 +224,13 @@ def _slug(label: str) -> str:
 
 
 def copy_tree(src: Path, dest: Path) -> None:
-    """A writable copy of the worktree, without its .git pointer file."""
-    if dest.exists():
-        shutil.rmtree(dest)
-    shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+    """A writable copy of the worktree, without its .git pointer file, into `dest`
+    (emptied first, kept as the same folder)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    clear_dir(dest)
+    shutil.copytree(
+        src, dest, symlinks=True, ignore=shutil.ignore_patterns(".git"), dirs_exist_ok=True
+    )
 
 
 def engine_budget(task: Task) -> int:

@@ -372,3 +372,58 @@ def test_too_short():
     t = GeneratedTest.objects.get(task=task)
     assert t.verdict == "accept", t.reasons
     assert t.lines_added > 0
+
+
+LIMIT_TESTS = """\
+import os
+import time
+
+import pytest
+
+from billable.discounts import DiscountError, normalize_code
+
+
+def test_good():
+    with pytest.raises(DiscountError):
+        normalize_code("ab")
+
+
+def test_memory_hog():
+    hog = bytearray(3 * 1024**3)
+    assert hog
+
+
+def test_fork_bomb():
+    children = []
+    for _ in range(5000):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(30)
+            os._exit(0)
+        children.append(pid)
+    assert children
+
+
+def test_kills_its_process():
+    os.kill(os.getpid(), 9)
+"""
+
+
+def test_a_test_that_hits_a_limit_is_marked_and_the_task_goes_on(example, settings):
+    settings.TFACTORY_SANDBOX_MEMORY_MB = 1024
+    settings.TFACTORY_SANDBOX_PIDS = 128
+    task = _planned(example)
+    _plant(task, LIMIT_TESTS)
+    pipeline.run_to_end(task.pk)
+    task.refresh_from_db()
+    assert task.status == Task.Status.DONE, task.error
+    reasons = {
+        t.name: (t.verdict, " ".join(t.reasons)) for t in GeneratedTest.objects.filter(task=task)
+    }
+    assert reasons["test_good"][0] == "accept", reasons
+    assert reasons["test_memory_hog"][0] == "reject"
+    assert "memory limit" in reasons["test_memory_hog"][1], reasons
+    assert reasons["test_fork_bomb"][0] == "reject"
+    assert "process limit" in reasons["test_fork_bomb"][1], reasons
+    assert reasons["test_kills_its_process"][0] == "reject"
+    assert "took the test process down" in reasons["test_kills_its_process"][1], reasons

@@ -40,10 +40,11 @@ TFACTORY_CACHE_DIR = (
 TFACTORY_AIFACTORY_ROOT = (
     Path(os.getenv("TFACTORY_AIFACTORY_ROOT", "~/.aifactory/workspaces")).expanduser().resolve()
 )
-# auto | bwrap | none   (docker arrives with the Docker backend)
+# auto | docker | bwrap | none; auto: Docker when a daemon answers, else bubblewrap
 TFACTORY_SANDBOX = os.getenv("TFACTORY_SANDBOX", "auto")
 TFACTORY_SANDBOX_MEMORY_MB = envint("TFACTORY_SANDBOX_MEMORY_MB", "4096")
 TFACTORY_SANDBOX_FILE_MB = envint("TFACTORY_SANDBOX_FILE_MB", "1024")
+TFACTORY_SANDBOX_PIDS = envint("TFACTORY_SANDBOX_PIDS", "512")
 # Seconds of engine search per changed module, and the whole functional lane's budget.
 TFACTORY_ENGINE_BUDGET_S = envint("TFACTORY_ENGINE_BUDGET_S", "60")
 TFACTORY_LANE_BUDGET_S = envint("TFACTORY_LANE_BUDGET_S", "600")

@@ -6,14 +6,13 @@ import ast
 import time
 
 from agents_app.engines import EngineJob, EngineOutput, tail
-from agents_app.runtime import BOOT, TaskRuntime
+from agents_app.runtime import TaskRuntime, ToolEnvRef
 from agents_app.sandbox import Mount
-from agents_app.toolenvs import ToolEnv
 
 NAME = "crosshair"
 
 
-def generate(rt: TaskRuntime, tool: ToolEnv, job: EngineJob) -> EngineOutput:
+def generate(rt: TaskRuntime, tool: ToolEnvRef, job: EngineJob) -> EngineOutput:
     targets = []
     for q in job.qualnames:
         if q == "<module>":
@@ -29,7 +28,7 @@ def generate(rt: TaskRuntime, tool: ToolEnv, job: EngineJob) -> EngineOutput:
     per_target = max(5.0, min(30.0, job.budget_s / len(targets)))
     work = rt.out_dir(f"{NAME}-{job.module}")
     env = rt.env(
-        pythonpath=[BOOT, *rt.roots_in(rt.worktree)],
+        pythonpath=[rt.boot, *rt.roots_in(rt.worktree)],
         TFACTORY_EXTRA_SITE=str(rt.project_env.site_packages) if rt.project_env else "",
     )
     started = time.monotonic()
@@ -54,7 +53,7 @@ def generate(rt: TaskRuntime, tool: ToolEnv, job: EngineJob) -> EngineOutput:
             workdir=work,
             timeout_s=per_target * 2 + 30,
             env=env,
-            mounts=[Mount(tool.path), Mount(work, writable=True)],
+            mounts=[*tool.mounts, Mount(work, writable=True)],
         )
         if "def test_" in result.stdout:
             outputs.append(result.stdout)

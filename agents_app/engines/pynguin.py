@@ -6,15 +6,14 @@ import time
 
 from agents_app import safe_fs
 from agents_app.engines import EngineJob, EngineOutput, tail
-from agents_app.runtime import BOOT, TaskRuntime
+from agents_app.runtime import TaskRuntime, ToolEnvRef
 from agents_app.sandbox import Mount
-from agents_app.toolenvs import ToolEnv
 
 NAME = "pynguin"
 SEED = 20260528  # fixed: the same change yields the same tests
 
 
-def generate(rt: TaskRuntime, tool: ToolEnv, job: EngineJob) -> EngineOutput:
+def generate(rt: TaskRuntime, tool: ToolEnvRef, job: EngineJob) -> EngineOutput:
     out_dir = rt.out_dir(f"{NAME}-{job.module}")
     ranges = [f"{a}-{b}" if a != b else str(a) for a, b in job.line_ranges]
     argv = [
@@ -31,7 +30,7 @@ def generate(rt: TaskRuntime, tool: ToolEnv, job: EngineJob) -> EngineOutput:
     if ranges:
         argv += ["--only-cover-line-ranges", *ranges]
     env = rt.env(
-        pythonpath=[BOOT, *rt.roots_in(rt.worktree)],
+        pythonpath=[rt.boot, *rt.roots_in(rt.worktree)],
         PYNGUIN_DANGER_AWARE="1",
         TFACTORY_EXTRA_SITE=str(rt.project_env.site_packages) if rt.project_env else "",
     )
@@ -42,7 +41,7 @@ def generate(rt: TaskRuntime, tool: ToolEnv, job: EngineJob) -> EngineOutput:
         workdir=out_dir,
         timeout_s=job.budget_s * 3 + 90,
         env=env,
-        mounts=[Mount(tool.path), Mount(out_dir, writable=True)],
+        mounts=[*tool.mounts, Mount(out_dir, writable=True)],
     )
     duration = time.monotonic() - started
     log = tail(result.stderr + "\n" + result.stdout)

@@ -23,7 +23,7 @@ from agents_app.pipeline import Cancelled, StageContext, StageError
 from agents_app.project_env import ProjectEnvCancelled, ProjectEnvError, ensure_project_env
 from agents_app.runtime import TaskRuntime, engine_budget, ensure_worktree, task_scratch
 from agents_app.sandbox import SandboxError
-from agents_app.toolenvs import ToolEnvError, ensure_tool_env
+from agents_app.toolenvs import ToolEnvError
 from tasks_app.models import Task
 from tasks_app.workspace import read_json, write_json
 
@@ -42,7 +42,11 @@ def build_runtime(ctx: StageContext) -> TaskRuntime:
         task.sandbox = sandbox.describe()
         Task.objects.filter(pk=task.pk).update(sandbox=task.sandbox)
     rt = TaskRuntime(
-        task=task, sandbox=sandbox, worktree=worktree, scratch=task_scratch(task), cancel=ctx.cancel
+        task=task,
+        sandbox=sandbox,
+        worktree=worktree,
+        scratch=task_scratch(task, sandbox),
+        cancel=ctx.cancel,
     )
     try:
         rt.project_env = ensure_project_env(
@@ -130,7 +134,7 @@ def run(ctx: StageContext) -> None:
     work: list[tuple[str, object, object, EngineJob]] = []
     for engine_name in tools.functional_engines:
         try:
-            tool = ensure_tool_env(engine_name, emit=ctx.emit)
+            tool = rt.tool(engine_name, emit=ctx.emit)
         except ToolEnvError as exc:
             ctx.emit.warn(f"{engine_name} is unavailable: {exc}")
             engine_runs.append({"engine": engine_name, "error": str(exc)})

@@ -43,14 +43,30 @@ def pytest_collectreport(report):
         _collect_errors.append({"nodeid": report.nodeid, "error": _text(report.longrepr)[-4000:]})
 
 
+def _progress(event: dict) -> None:
+    """One line per test start and end, appended as it happens: when a test takes the
+    whole process down (memory, pids, a segfault), the last start names the culprit."""
+    path = os.environ.get("TFACTORY_PROGRESS")
+    if not path:
+        return
+    line = (json.dumps(event) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
+    _progress({"event": "start", "nodeid": item.nodeid})
     cov = _coverage()
     if cov is not None:
         cov.switch_context(item.nodeid)
     yield
     if cov is not None:
         cov.switch_context("")
+    _progress({"event": "end", "nodeid": item.nodeid})
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -158,12 +158,20 @@ class Sandbox(ABC):
     # whether it lives on the host: the host's own for bwrap/none, the image's for Docker.
     env_python: str = sys.executable
     env_python_on_host: bool = True
+    # limit_hit values this backend knows for certain (a kernel counter, its own timer);
+    # others are inferred from exit codes and output and may name the wrong cause
+    exact_limits: frozenset[str] = frozenset({"wall_time", "cancelled"})
 
     def session(
         self, key: str, *, mounts: Sequence[Mount], labels: Mapping[str, str] | None = None
     ) -> SandboxSession:
         """A session for one task (``key``), reused for all of its runs."""
         return SandboxSession(self, key, mounts, labels or {})
+
+    def release(self, key: str) -> None:
+        """Free what a task's session holds (its container), from any process; idempotent.
+        Called when the task ends, however it ends."""
+        return None
 
     def builtin_tool(self, name: str) -> Path | None:
         """The venv of TFactory tool ``name`` inside the sandbox, when the sandbox brings
@@ -219,7 +227,9 @@ class Sandbox(ABC):
 
 
 def get_sandbox(choice: str = "auto", limits: Limits | None = None) -> Sandbox:
-    """Pick a backend. ``auto`` means bwrap or SandboxUnavailable — never unsandboxed."""
+    """Pick a backend. ``auto``: Docker when a daemon answers, else bwrap, else
+    SandboxUnavailable — never unsandboxed. The Docker runner image is built (or found)
+    lazily, on the sandbox's first use, not here."""
     normalized = (choice or "auto").strip().lower()
     if normalized not in SANDBOX_CHOICES:
         raise ValueError(
@@ -229,18 +239,31 @@ def get_sandbox(choice: str = "auto", limits: Limits | None = None) -> Sandbox:
         from agents_app.sandbox.unsandboxed import UnsandboxedSandbox
 
         return UnsandboxedSandbox(limits)
-    if normalized == "docker":
-        raise SandboxUnavailable(
-            "The Docker sandbox backend is not built yet. Use TFACTORY_SANDBOX=bwrap "
-            "(apt-get install bubblewrap) or TFACTORY_SANDBOX=auto."
-        )
+    docker_hint = (
+        "Install Docker (apt-get install docker.io) and start dockerd, or install bubblewrap "
+        "(apt-get install bubblewrap), or opt in to running generated code unsandboxed on "
+        "this host with TFACTORY_SANDBOX=none."
+    )
+    if normalized in ("auto", "docker"):
+        try:
+            from agents_app.sandbox.docker import DockerSandbox, docker_problem
+        except ImportError as exc:
+            docker_issue: str | None = f"the Docker backend cannot be loaded ({exc})."
+        else:
+            docker_issue = docker_problem()
+            if docker_issue is None:
+                return DockerSandbox(limits)
+        if normalized == "docker":
+            raise SandboxError(f"The Docker sandbox is not usable: {docker_issue} {docker_hint}")
     from agents_app.sandbox.bwrap import BwrapSandbox, bwrap_problem
 
     problem = bwrap_problem()
     if problem is None:
         return BwrapSandbox(limits)
     if normalized == "auto":
-        raise SandboxUnavailable(f"No usable sandbox: {problem} {INSTALL_HINT}")
+        raise SandboxUnavailable(
+            f"No usable sandbox: Docker: {docker_issue} bubblewrap: {problem} {docker_hint}"
+        )
     raise SandboxError(f"The bubblewrap sandbox is not usable: {problem} {INSTALL_HINT}")
 
 
