@@ -282,11 +282,12 @@ def release_sandbox(task: Task) -> None:
     if backend in (None, "none", "bwrap"):
         return
     try:
+        from agents_app.runtime import session_key
         from agents_app.sandbox import get_sandbox
 
-        get_sandbox(backend).release(f"task-{task.pk}")
-    except Exception:  # the orphan reaper removes it later; never block the task's end
-        log.exception("could not release the sandbox of task %s", task.pk)
+        get_sandbox(backend).release(session_key(task.pk))
+    except Exception as exc:  # the orphan reaper removes it later; never block the end
+        log.warning("could not release the sandbox of task %s: %s", task.pk, exc)
 
 
 def finish_done(task_id: int, worker: str | None = None) -> None:
@@ -353,8 +354,35 @@ def reap_stale_tasks(stale_after_s: int | None = None, *, requeue: bool = True) 
                 Task.objects.filter(pk=task.pk).update(heartbeat_at=timezone.now())
                 emit_event(task, f"the job for stage {task.queued_stage} was lost; queued again")
                 enqueue_stage(task.pk, task.queued_stage)
+    reap_orphan_sandboxes()
     close_old_connections()
     return reaped
+
+
+def reap_orphan_sandboxes() -> list[str]:
+    """Remove sandbox containers of this installation's ended (or vanished) tasks —
+    left behind when a worker crashed before it could remove them."""
+    from agents_app.runtime import task_of_session
+    from agents_app.sandbox import SandboxError
+    from agents_app.sandbox.docker import docker_problem, reap_orphan_containers
+
+    if docker_problem() is not None:
+        return []
+
+    def is_live(key: str) -> bool:
+        task_id = task_of_session(key)
+        if task_id is None:
+            return True  # another installation's: not ours to judge
+        return Task.objects.filter(pk=task_id).exclude(status__in=Task.TERMINAL).exists()
+
+    try:
+        removed = reap_orphan_containers(is_live=is_live)
+    except SandboxError:
+        log.exception("could not reap orphan sandbox containers")
+        return []
+    if removed:
+        log.warning("removed orphan sandbox containers: %s", ", ".join(removed))
+    return removed
 
 
 REAPED = "reaper"

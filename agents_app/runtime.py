@@ -10,6 +10,7 @@ through safe_fs. Nothing from TFactory's own environment is passed in.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import uuid
@@ -77,6 +78,25 @@ def task_scratch(task: Task, sandbox: Any = None) -> Path:
         for sub in ("home", "out", "repo"):
             sandbox.prepare_writable(path / sub)
     return path
+
+
+def instance_id() -> str:
+    """Tells this TFactory installation's sandbox sessions from another's on one daemon
+    (a test database and a dev server both have a task 1)."""
+    home = str(Path(settings.TFACTORY_HOME).resolve())
+    return hashlib.sha256(home.encode()).hexdigest()[:8]
+
+
+def session_key(task_id: int) -> str:
+    return f"{instance_id()}-task-{task_id}"
+
+
+def task_of_session(key: str) -> int | None:
+    """The task id of one of this installation's session keys, else None."""
+    prefix = f"{instance_id()}-task-"
+    if not key.startswith(prefix) or not key[len(prefix) :].isdigit():
+        return None
+    return int(key[len(prefix) :])
 
 
 def release_scratch(task: Task) -> None:
@@ -183,7 +203,7 @@ class TaskRuntime:
     def session(self) -> Any:
         if self._session is None:
             self._session = self.sandbox.session(
-                f"task-{self.task.pk}",
+                session_key(self.task.pk),
                 mounts=self.mounts(),
                 labels={"org.tfactory.project": self.task.project_id},
             )

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 LANES = ("functional",)
 SPEC_FORMATS = ("markdown", "gherkin", "ears")
-SANDBOX_CHOICES = ("auto", "bwrap", "none")
+SANDBOX_CHOICES = ("auto", "docker", "bwrap", "none")
 # What a handover may tune, with bounds. The sandbox backend is not among them: running
 # generated code unsandboxed is the operator's decision (TFACTORY_SANDBOX or the CLI's
 # --sandbox), never a caller's.

@@ -70,10 +70,16 @@ def inputs_copy(tmp_path, monkeypatch) -> dict[str, Path]:
 
 def run_in_image(client, tag: str, script: str, **kwargs) -> str:
     kwargs.setdefault("network_mode", "none")
-    out = client.containers.run(
-        tag, ["/bin/sh", "-c", script], remove=True, stdout=True, stderr=True, **kwargs
-    )
-    return out.decode()
+    # not remove=True: the daemon may remove a quick container before its logs are read
+    container = client.containers.run(tag, ["/bin/sh", "-c", script], detach=True, **kwargs)
+    try:
+        status = container.wait(timeout=300)
+        out = container.logs(stdout=True, stderr=True).decode()
+        if status.get("StatusCode"):
+            raise AssertionError(f"exit {status['StatusCode']}: {out}")
+        return out
+    finally:
+        container.remove(force=True)
 
 
 # ---------------------------------------------------------------------------------------

@@ -238,7 +238,9 @@ def test_the_report_honours_the_contract(evaluated):
         assert key in lane
     assert report["mutation"] is None and report["findings"] == []
     assert set(report["usage"]) >= {"input_tokens", "output_tokens", "cost_usd", "budget_usd"}
-    assert report["sandbox"]["backend"] == "bwrap"
+    assert report["sandbox"]["backend"] in ("docker", "bwrap")
+    if report["sandbox"]["backend"] == "docker":
+        assert report["sandbox"]["image"].startswith("tfactory-runner-python:")
     assert "limits" in report["sandbox"]
 
     for t in report["tests"]:
@@ -409,7 +411,13 @@ def test_kills_its_process():
 """
 
 
-def test_a_test_that_hits_a_limit_is_marked_and_the_task_goes_on(example, settings):
+@pytest.mark.parametrize("backend", ["docker", "bwrap"])
+def test_a_test_that_hits_a_limit_is_marked_and_the_task_goes_on(example, settings, backend):
+    from agents_app.sandbox.docker import docker_problem
+
+    if backend == "docker" and (problem := docker_problem()):
+        pytest.skip(f"no Docker daemon: {problem}")
+    settings.TFACTORY_SANDBOX = backend
     settings.TFACTORY_SANDBOX_MEMORY_MB = 1024
     settings.TFACTORY_SANDBOX_PIDS = 128
     task = _planned(example)

@@ -450,19 +450,25 @@ def test_relative_paths_are_refused(work):
 # -- choosing a backend ------------------------------------------------------------------
 
 
+NO_DOCKER = "unix:///nonexistent/docker.sock"
+
+
 @needs_bwrap
-def test_get_sandbox_auto_is_bwrap():
+def test_get_sandbox_auto_is_bwrap_without_a_docker_daemon(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", NO_DOCKER)
     sandbox = get_sandbox("auto")
     assert sandbox.name == "bwrap" and sandbox.isolated
     assert get_sandbox().name == "bwrap"
 
 
 def test_auto_never_falls_back_to_unsandboxed(monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", NO_DOCKER)
     monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap here
     with pytest.raises(SandboxUnavailable) as info:
         get_sandbox("auto")
     message = str(info.value)
     assert "apt-get install bubblewrap" in message and "TFACTORY_SANDBOX=none" in message
+    assert "docker.io" in message
     with pytest.raises(SandboxError, match="bwrap"):
         get_sandbox("bwrap")
 
@@ -472,17 +478,19 @@ def test_bwrap_choice_reports_the_probes_stderr(monkeypatch, tmp_path):
     fake.write_text("#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    monkeypatch.setenv("DOCKER_HOST", NO_DOCKER)
     with pytest.raises(SandboxError, match="setting up uid map: Permission denied"):
         get_sandbox("bwrap")
     with pytest.raises(SandboxUnavailable, match="uid map"):
         get_sandbox("auto")
 
 
-def test_none_only_when_asked_docker_not_built_and_unknown_choices():
+def test_none_only_when_asked_and_unknown_choices(monkeypatch):
     sandbox = get_sandbox("none")
     assert isinstance(sandbox, UnsandboxedSandbox)
     assert sandbox.name == "none" and sandbox.isolated is False
-    with pytest.raises(SandboxUnavailable, match="not built yet"):
+    monkeypatch.setenv("DOCKER_HOST", NO_DOCKER)
+    with pytest.raises(SandboxError, match="docker"):
         get_sandbox("docker")
     with pytest.raises(ValueError, match="auto, bwrap, docker, none"):
         get_sandbox("firejail")

@@ -27,3 +27,15 @@ def test_the_probes_catch_an_unsandboxed_run(capsys):
     ):
         assert probe in str(err.value), probe
     assert out.count("ESCAPED") >= 5
+
+
+@pytest.mark.slow
+def test_docker_contains_every_probe(capsys):
+    from agents_app.sandbox.docker import docker_problem
+
+    if problem := docker_problem():
+        pytest.skip(f"no Docker daemon: {problem}")
+    call_command("sandbox_check", "--backend", "docker")
+    out = capsys.readouterr().out
+    assert "image tfactory-runner-python:" in out
+    assert "all 10 probes contained" in out, out

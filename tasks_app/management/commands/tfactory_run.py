@@ -47,7 +47,9 @@ class Command(BaseCommand):
         spec.add_argument("--spec-text", help="inline spec text")
         parser.add_argument("--spec-format", default="markdown", choices=services.SPEC_FORMATS)
         parser.add_argument(
-            "--sandbox", choices=["auto", "bwrap", "none"], help="override TFACTORY_SANDBOX"
+            "--sandbox",
+            choices=["auto", "docker", "bwrap", "none"],
+            help="override TFACTORY_SANDBOX",
         )
         parser.add_argument("--engine-budget", type=int, help="seconds per engine and module")
         parser.add_argument("--json", action="store_true", help="print report.json at the end")
