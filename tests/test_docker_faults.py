@@ -132,7 +132,6 @@ def test_one_container_serves_every_step_and_goes_with_the_task(task):
 
 def test_the_reaper_removes_containers_of_ended_tasks(task):
     import docker as docker_sdk
-
     from agents_app.sandbox import Mount, get_sandbox
 
     sandbox = get_sandbox("docker")
