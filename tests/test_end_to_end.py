@@ -37,7 +37,7 @@ def test_the_cli_runs_a_handover_to_a_report(example, capsys):
     out, err = capsys.readouterr()
     task = Task.objects.get()
     assert task.status == Task.Status.DONE, task.error
-    assert "task 1: done" in out and "report.md" in out
+    assert f"task {task.pk}: done" in out and "report.md" in out
     assert "[generating]" in err and "pynguin" in err and "crosshair" in err
 
     report = json.loads((Path(task.workspace) / "report.json").read_text())
