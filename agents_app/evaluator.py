@@ -4,10 +4,14 @@
   possible bug on the feature branch, reported as such); errors in every run ->
   reject; mixed -> flaky, reject.
 - Tests with no assertion at all check nothing -> reject.
+- The mutation gate: a green test must kill a changed-line mutant the existing suite lets
+  survive (or any changed-line mutant, when the suite kills them all); else it is
+  trivial and rejected. When the kill matrix is missing, the test is flagged, never
+  accepted (agents_app/mutation/gate.py).
 - Coverage of the changed lines (and of the branches that start on them) before (the
   existing suite) and after (plus the kept tests); the smallest set of green tests that
-  reaches the same changed-line coverage is kept (greedy set cover); every other test
-  gets the reason it was dropped.
+  reaches the same changed-line coverage and kills the same mutants is kept (set
+  cover); every other test gets the reason it was dropped.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ from typing import Any
 
 from agents_app.engines import repair
 from agents_app.models import GeneratedTest
+from agents_app.mutation.gate import MutationGate
 from agents_app.pipeline import StageContext
 from tasks_app.workspace import read_json, write_json, write_text
 
 LANE = "functional"
 
-Element = tuple  # ("L", path, line) | ("B", path, src, dst)
+Element = tuple  # ("L", path, line) | ("B", path, src, dst) | ("M", mutant id)
 
 
 @dataclass
@@ -285,12 +290,13 @@ def _neg(test_id: str) -> tuple:
 
 
 def describe_elements(elements: set[Element], limit: int = 12) -> str:
+    """Changed lines and branches (mutant elements are described by the gate)."""
     lines: dict[str, list[int]] = defaultdict(list)
     branches = 0
     for e in elements:
         if e[0] == "L":
             lines[e[1]].append(e[2])
-        else:
+        elif e[0] == "B":
             branches += 1
     parts = []
     for path in sorted(lines):
@@ -410,26 +416,38 @@ def run(ctx: StageContext) -> None:
                 reasons.append(o.failures[0])
             verdicts[t.test_id] = ("reject", reasons)
 
+    gate = MutationGate.load(ctx.ws.runs, nodeid_for)
+    if gate.note:
+        ctx.emit(f"mutation gate: {gate.note}")
+    for tid in list(green):
+        problem = gate.check(tid)
+        if problem is not None:
+            verdict, why = problem
+            verdicts[tid] = (verdict, [f"passed {n_runs}/{n_runs} runs", why])
+            del green[tid]
+        else:
+            green[tid] = green[tid] | gate.elements(tid)
+    baseline_all = baseline | gate.baseline_elements()
+
     code_len = {t.test_id: len(t.code) for t in tests}
-    kept, reached = minimise(green, baseline, code_len)
+    kept, reached = minimise(green, baseline_all, code_len)
     kept_ids = {tid for tid, _ in kept}
     gains = dict(kept)
     for tid, elems in green.items():
         if tid in kept_ids:
             gain = gains[tid]
-            verdicts[tid] = (
-                "accept",
-                [
-                    f"passed {n_runs}/{n_runs} runs (three orders, three hash seeds)",
-                    f"adds coverage of changed code: {describe_elements(gain)}",
-                ],
-            )
-        elif not (elems - baseline):
+            reasons = [f"passed {n_runs}/{n_runs} runs (three orders, three hash seeds)"]
+            if any(e[0] != "M" for e in gain):
+                reasons.append(f"adds coverage of changed code: {describe_elements(gain)}")
+            reasons.append(gate.kill_reason(tid, gain))
+            verdicts[tid] = ("accept", [r for r in reasons if r])
+        elif not (elems - baseline_all):
             verdicts[tid] = (
                 "reject",
                 [
                     f"passed {n_runs}/{n_runs} runs",
-                    "adds no changed-line coverage beyond the existing suite",
+                    "adds nothing beyond the existing suite: no changed-line coverage and no "
+                    "mutant it alone kills",
                 ],
             )
         else:
@@ -438,7 +456,8 @@ def run(ctx: StageContext) -> None:
                 "reject",
                 [
                     f"passed {n_runs}/{n_runs} runs",
-                    "redundant: the changed lines it covers are already covered by kept tests "
+                    "redundant: the changed lines it covers and the mutants it kills are "
+                    "already covered and killed by kept tests "
                     + ", ".join(c.split("::")[-1] for c in covering),
                 ],
             )
@@ -454,6 +473,7 @@ def run(ctx: StageContext) -> None:
         t.runs_failed = o.failed + o.missing
         t.lines_added = sum(1 for e in gain if e[0] == "L")
         t.branches_added = sum(1 for e in gain if e[0] == "B")
+        t.mutants_killed = gate.killed_count(t.test_id)
         # the code a test is about is the code it runs, not what importing its file ran
         t.target, t.criterion_ids = _targets_hit(own_elements(t), targets)
     GeneratedTest.objects.bulk_update(
@@ -465,12 +485,13 @@ def run(ctx: StageContext) -> None:
             "runs_failed",
             "lines_added",
             "branches_added",
+            "mutants_killed",
             "target",
             "criterion_ids",
         ],
     )
 
-    after = baseline | set().union(*(g for _, g in kept)) if kept else set(baseline)
+    after = baseline_all | set().union(*(g for _, g in kept)) if kept else set(baseline_all)
     summary = {
         "changed_lines": sum(len(v) for v in changed.lines.values()),
         "changed_branches": sum(len(v) for v in changed.arcs.values()),
@@ -491,6 +512,7 @@ def run(ctx: StageContext) -> None:
     }
     write_json(ws.runs / "coverage.json", summary)
     _write_accepted(ws.root, tests)
+    gate.write_reports(ctx, [nodeid_for[tid] for tid in kept_ids])
 
     counts = defaultdict(int)
     for t in tests:

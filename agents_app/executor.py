@@ -11,6 +11,7 @@ Raw results land in runs/ as JSON; the evaluator judges them.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -20,11 +21,13 @@ from django.conf import settings
 
 from agents_app import safe_fs
 from agents_app.models import GeneratedTest
-from agents_app.pipeline import StageContext, StageError
+from agents_app.pipeline import Cancelled, StageContext, StageError
 from agents_app.runtime import TaskRuntime, copy_tree, import_roots
 from agents_app.sandbox import Mount
 from tasks_app.events import redact
 from tasks_app.workspace import read_json, write_json
+
+log = logging.getLogger(__name__)
 
 CANDIDATE_DIR = "tfactory_candidates"
 ORDERS = ("forward", "reverse", "shuffle:{seed}")
@@ -156,6 +159,7 @@ def run_pytest(
         )
         deselect.append(culprit)
     data.update(
+        no_addopts=no_addopts,
         returncode=res.returncode,
         timed_out=res.timed_out,
         limit_hit=res.limit_hit,
@@ -246,14 +250,9 @@ def run(ctx: StageContext) -> None:
 
     task = ctx.task
     rt = build_runtime(ctx)
-    repo = rt.scratch / "repo"
-    # a fresh copy; the candidates go in before any project code has run in it
-    copy_tree(rt.worktree, repo)
     tests = list(GeneratedTest.objects.filter(task=task))
     files = sorted({t.file for t in tests})
-    cand_dir = _free_name(repo, CANDIDATE_DIR)
-    for rel in files:
-        safe_fs.write_text(repo, f"{cand_dir}/{Path(rel).name}", (ctx.ws.root / rel).read_text())
+    repo, cand_dir = fresh_repo(ctx, rt, files)
     changed = [repo / p for p in _changed_py_files(ctx)]
     analysis = read_json(ctx.ws.context / "project_analysis.json")
 
@@ -277,7 +276,8 @@ def run(ctx: StageContext) -> None:
     write_json(ctx.ws.runs / "baseline.json", baseline)
 
     # candidates, N times in different orders
-    runs = []
+    runs: list[str] = []
+    cand_data: list[dict[str, Any]] = []
     n_runs = int(task.options.get("eval_runs", settings.TFACTORY_EVAL_RUNS))
     if not tests:
         ctx.emit.warn("no candidate tests to run")
@@ -304,10 +304,12 @@ def run(ctx: StageContext) -> None:
         )
         write_json(ctx.ws.runs / f"{label}.json", data)
         runs.append(label)
+        cand_data.append(data)
         if data.get("limit_hit") == "wall_time" and not data.get("tests"):
             raise StageError(
                 f"candidate run {i + 1} hit the sandbox time limit before reporting any result"
             )
+    no_addopts = any(r.get("no_addopts") for r in [baseline, *cand_data])
     write_json(
         ctx.ws.runs / "index.json",
         {
@@ -317,8 +319,79 @@ def run(ctx: StageContext) -> None:
             "scratch_repo": str(repo),
             "candidate_dir": cand_dir,
             "import_roots": import_roots(task),
+            "no_addopts": no_addopts,
         },
     )
+    run_mutation_lane(ctx, rt, tests, files, existing, baseline, cand_data, no_addopts)
+
+
+def run_mutation_lane(
+    ctx: StageContext,
+    rt: TaskRuntime,
+    tests: list[GeneratedTest],
+    files: list[str],
+    existing: list[str],
+    baseline: dict[str, Any],
+    cand_runs: list[dict[str, Any]],
+    no_addopts: bool,
+) -> None:
+    """The kill matrix of the changed lines' mutants, in a fresh copy of the repository
+    (the runs above may have written into theirs). A failure here fails this lane only:
+    the evaluator then flags what it would have accepted."""
+    from agents_app.mutation import lane
+
+    (ctx.ws.runs / "mutation.json").unlink(missing_ok=True)
+    if not lane.enabled(ctx):
+        ctx.set_lane(lane.LANE, "skipped", "switched off for this task")
+        return
+    plan = read_json(ctx.ws.test_plan)
+    if not plan.get("targets"):
+        ctx.set_lane(lane.LANE, "skipped", "no changed Python code to mutate")
+        return
+    try:
+        repo, cand_dir = fresh_repo(ctx, rt, files)
+        nodeids = {f"{cand_dir}/{Path(t.file).name}::{t.name}": t.test_id for t in tests}
+        data = lane.run(
+            ctx,
+            rt,
+            repo,
+            plan=plan,
+            baseline=baseline,
+            candidate_runs=cand_runs,
+            candidates=nodeids,
+            test_paths=existing + [f"{cand_dir}/{Path(f).name}" for f in files],
+            pytest_args=["-o", "addopts="] if no_addopts else [],
+        )
+    except Cancelled:
+        raise
+    except Exception as exc:  # this lane failing must not sink the others
+        log.exception("the mutation lane of task %s crashed", ctx.task.pk)
+        error = f"{type(exc).__name__}: {exc}"
+        write_json(ctx.ws.runs / "mutation.json", {"status": "failed", "error": error})
+        ctx.set_lane(lane.LANE, "failed", f"crashed: {redact(error)[:300]}")
+        return
+    if data["status"] == "failed":
+        ctx.emit.warn(f"mutation: {data['error']}")
+        ctx.set_lane(lane.LANE, "failed", redact(data["error"])[:300])
+        return
+    counts: dict[str, int] = {}
+    for r in data["results"].values():
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    text = ", ".join(f"{n} {st}" for st, n in sorted(counts.items())) or "no mutants"
+    ctx.emit(f"mutation: {len(data['mutants'])} mutant(s) in {data['duration_s']:.1f}s: {text}")
+    ctx.set_lane(lane.LANE, "done", text)
+
+
+def fresh_repo(ctx: StageContext, rt: TaskRuntime, files: list[str]) -> tuple[Path, str]:
+    """A fresh writable copy of the worktree with the candidate files in a folder of
+    their own; nothing an earlier run wrote survives. Returns (repo, that folder)."""
+    repo = rt.scratch / "repo"
+    # the candidates go in before any project code has run in it
+    copy_tree(rt.worktree, repo)
+    cand_dir = _free_name(repo, CANDIDATE_DIR)
+    for rel in files:
+        safe_fs.write_text(repo, f"{cand_dir}/{Path(rel).name}", (ctx.ws.root / rel).read_text())
+    return repo, cand_dir
 
 
 def _free_name(repo: Path, base: str) -> str:

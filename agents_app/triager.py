@@ -20,8 +20,8 @@ from tasks_app.workspace import Workspace, read_json, write_text
 OFFLINE_NOTE = (
     "Offline engines (Pynguin, CrossHair) write regression tests from the implementation: "
     "an accepted test proves the code behind a criterion runs and pins its current "
-    "behaviour, not that the behaviour matches the spec's intent. Mutation testing is not "
-    "run yet, so a kept test may still check little."
+    "behaviour (it kills mutants of the changed lines), not that the behaviour matches the "
+    "spec's intent."
 )
 
 
@@ -40,6 +40,7 @@ def build_report(task: Task) -> dict[str, Any]:
     ws = Workspace(task.workspace_path)
     plan = _load(ws.test_plan) or {}
     coverage = _load(ws.runs / "coverage.json")
+    mutation = _load(ws.runs / "mutation_summary.json")
     tests = list(GeneratedTest.objects.filter(task=task).order_by("id"))
 
     test_entries = [
@@ -108,7 +109,11 @@ def build_report(task: Task) -> dict[str, Any]:
             "finished_at": entry.get("finished_at"),
             "duration_s": entry.get("duration_s"),
             "summary": entry.get("summary"),
-            **{k: v for k, v in entry.items() if k in ("accepted", "rejected", "flagged")},
+            **{
+                k: v
+                for k, v in entry.items()
+                if k in ("accepted", "rejected", "flagged", "score_before", "score_after")
+            },
         }
     generation = _load(ws.runs / "generation.json")
     if generation and "functional" in lanes:
@@ -139,7 +144,7 @@ def build_report(task: Task) -> dict[str, Any]:
         "criteria": criteria,
         "tests": test_entries,
         "coverage": cov,
-        "mutation": None,
+        "mutation": _mutation(mutation),
         "findings": [],
         "usage": usage,
         "sandbox": {
@@ -148,7 +153,8 @@ def build_report(task: Task) -> dict[str, Any]:
             "limits": sandbox.get("limits", {}),
             **{k: v for k, v in sandbox.items() if k not in ("backend", "image", "limits")},
         },
-        "notes": [OFFLINE_NOTE] if task.mode == "offline" else [],
+        "notes": ([OFFLINE_NOTE] if task.mode == "offline" else [])
+        + ([f"Mutation gate: {mutation['note']}."] if (mutation or {}).get("note") else []),
         "files": {
             "report_md": "report.md",
             "test_plan": "test_plan.json" if ws.test_plan.exists() else None,
@@ -156,7 +162,30 @@ def build_report(task: Task) -> dict[str, Any]:
             if (ws.tests / "functional" / "accepted").exists()
             else None,
             "diff": "context/diff.patch",
+            "mutation": "findings/mutation.json"
+            if (ws.findings / "mutation.json").exists()
+            else None,
         },
+    }
+
+
+def _mutation(summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    """report.json's `mutation`: null when the lane did not produce a kill matrix."""
+    if not summary or "before" not in summary:
+        return None
+    return {
+        k: summary.get(k)
+        for k in (
+            "mutants",
+            "tested",
+            "before",
+            "after",
+            "statuses",
+            "survivors",
+            "survivors_total",
+            "note",
+            "report",
+        )
     }
 
 
@@ -202,7 +231,19 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{_pct(cov['before']['branch_pct'])} → {_pct(cov['after']['branch_pct'])} of "
             f"{cov['changed_branches']}"
         )
-    out.append("- Mutation testing: not run (the mutation lane is not built yet)")
+    mut = r.get("mutation")
+    lane = r["lanes"].get("mutation") or {}
+    if mut:
+        out.append(
+            f"- Mutation score on the changed lines: {_pct(mut['before']['score'])} → "
+            f"{_pct(mut['after']['score'])} ({mut['tested']} mutant(s) tested, "
+            f"{mut['survivors_total']} surviving)"
+        )
+    elif lane.get("status"):
+        out.append(
+            f"- Mutation testing: {lane['status']}"
+            + (f" — {lane['summary']}" if lane.get("summary") else "")
+        )
     if sb.get("backend"):
         out.append(f"- Sandbox: {sb['backend']}")
     out.append("")
@@ -263,6 +304,19 @@ def render_markdown(report: dict[str, Any]) -> str:
         for t in rejected:
             out.append(f"- `{t['test_id'].split('/')[-1]}`: {'; '.join(t['reasons'])}")
         out.append("")
+    if mut and mut.get("survivors"):
+        out += [
+            "### Surviving mutants",
+            "",
+            "No kept or existing test notices these changes to the changed lines:",
+            "",
+        ]
+        for m in mut["survivors"][:30]:
+            out += [f"- `{m['file']}:{m['line']}` {m['mutator']}", "", "  ```diff"]
+            out += [f"  {line}" for line in m["snippet"].splitlines()]
+            out += ["  ```", ""]
+        if mut["survivors_total"] > 30:
+            out += [f"… and {mut['survivors_total'] - 30} more in {mut['report']}", ""]
     if cov and cov.get("uncovered_after") and cov["uncovered_after"] != "no lines":
         out += ["### Changed lines still uncovered", "", cov["uncovered_after"], ""]
     for note in r.get("notes", []):

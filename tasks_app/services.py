@@ -34,7 +34,10 @@ from tasks_app.workspace import (
 
 log = logging.getLogger(__name__)
 
-LANES = ("functional",)
+LANES = ("functional", "mutation")
+# the stage a rerun of each lane starts from: mutation testing needs the candidates' runs
+# (coverage per test), not new candidates
+LANE_START = {"functional": "generating", "mutation": "running"}
 SPEC_FORMATS = ("markdown", "gherkin", "ears")
 SANDBOX_CHOICES = ("auto", "docker", "bwrap", "none")
 # What a handover may tune, with bounds. The sandbox backend is not among them: running
@@ -44,7 +47,11 @@ HANDOVER_OPTIONS: dict[str, tuple[int, int]] = {
     "engine_budget_s": (5, 3600),
     "lane_budget_s": (10, 14400),
     "eval_runs": (3, 10),
+    "mutation_budget_s": (10, 14400),
+    "mutation_max_mutants": (1, 100000),
 }
+# on/off switches a handover may set
+HANDOVER_FLAGS = ("mutation",)
 
 
 class HandoverError(ValueError):
@@ -91,8 +98,13 @@ def check_options(options: Any) -> dict[str, int]:
         raise HandoverError("'options' must be an object", "options")
     checked = {}
     for name, value in options.items():
+        if name in HANDOVER_FLAGS:
+            if not isinstance(value, bool):
+                raise HandoverError(f"option {name!r} must be true or false", "options")
+            checked[name] = value
+            continue
         if name not in HANDOVER_OPTIONS:
-            allowed = ", ".join(HANDOVER_OPTIONS)
+            allowed = ", ".join([*HANDOVER_OPTIONS, *HANDOVER_FLAGS])
             raise HandoverError(f"unknown option {name!r}; options: {allowed}", "options")
         low, high = HANDOVER_OPTIONS[name]
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -511,7 +523,8 @@ def cancel_task(task_id: int | str) -> Task:
 
 
 def rerun_lane(task_id: int | str, lane: str, *, enqueue: bool = True) -> Task:
-    """Run one lane of a finished task again, from generation on."""
+    """Run one lane of a finished task again: functional from generation on, mutation
+    from the candidates' runs on (the same candidates, a new kill matrix)."""
     task = get_task(task_id)
     if lane not in LANES:
         raise HandoverError(f"unknown lane {lane!r}; lanes: {', '.join(LANES)}", "lane")
@@ -548,7 +561,7 @@ def rerun_lane(task_id: int | str, lane: str, *, enqueue: bool = True) -> Task:
     task.options = {**task.options, "rerun_lane": lane}
     task.save(update_fields=["lanes", "options"])
     emit_event(task, f"rerun of lane {lane} requested", kind="status", data={"status": "pending"})
-    queue_stage(task, "generating", enqueue=enqueue)
+    queue_stage(task, LANE_START[lane], enqueue=enqueue)
     return task
 
 

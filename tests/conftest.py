@@ -63,3 +63,21 @@ def django_db_modify_db_settings(tmp_path_factory):
     db = settings.DATABASES["default"]
     if db["ENGINE"].endswith("sqlite3"):
         db.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+def stryker_schema() -> dict:
+    """Stryker's mutation-testing-report-schema, as published on npm (scripts/test fetches
+    it; TFACTORY_STRYKER_SCHEMA names the file)."""
+    import os
+
+    default = (
+        Path.home() / ".tfactory/cache/test-data/mutation-testing-report-schema-3.8.4"
+        / "package/src/mutation-testing-report-schema.json"
+    )  # fmt: skip
+    path = Path(os.environ.get("TFACTORY_STRYKER_SCHEMA") or default)
+    if not path.is_file():
+        raise AssertionError(
+            f"Stryker's report schema is missing at {path}: run scripts/test, which fetches "
+            "mutation-testing-report-schema with npm"
+        )
+    return json.loads(path.read_text())

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from agents_app import pipeline
@@ -16,6 +17,7 @@ from agents_app.engines import repair
 from agents_app.models import GeneratedTest
 from tasks_app import services
 from tasks_app.models import Task
+from tests.conftest import stryker_schema
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -90,6 +92,15 @@ def test_broken():
 
 def test_checks_nothing():
     normalize_code("abcd")
+
+
+def test_trivial():
+    # covers the changed lines and asserts, but nothing a mutant changes can fail it
+    try:
+        normalize_code("abcd")
+    except Exception:
+        pass
+    assert True
 
 
 def test_order_first():
@@ -202,9 +213,20 @@ def test_verdicts_on_planted_tests(evaluated):
     slow = verdict(task, "test_slow")
     assert slow.verdict == "reject" and "time limit" in slow.reasons[0]
 
+    # the mutation gate: covering changed lines is not enough, a kept test must kill a
+    # mutant of them that the existing suite lets survive
+    trivial = verdict(task, "test_trivial")
+    assert trivial.verdict == "reject", trivial.reasons
+    assert trivial.reasons[-1].startswith("trivial: kills none of the"), trivial.reasons
+    # what it kills (mutants that break the module's import) the existing suite kills too
+    assert isinstance(trivial.mutants_killed, int)
+    strong = verdict(task, "test_invalid_characters")
+    assert strong.mutants_killed > 0
+    assert "mutant(s) the existing suite lets survive" in strong.reasons[-1], strong.reasons
+
     old = verdict(task, "test_only_old_code")
     assert old.verdict == "reject"
-    assert "no changed-line coverage beyond the existing suite" in old.reasons[-1]
+    assert old.reasons[-1].startswith("trivial:"), old.reasons
 
     # the accepted tests are written out, ready to commit, and still pass on their own
     accepted = Path(task.workspace) / "tests" / "functional" / "accepted" / "test_planted.py"
@@ -236,7 +258,25 @@ def test_the_report_honours_the_contract(evaluated):
     assert lane["status"] == "done"
     for key in ("started_at", "finished_at", "duration_s", "summary"):
         assert key in lane
-    assert report["mutation"] is None and report["findings"] == []
+    assert report["findings"] == []
+    mut = report["mutation"]
+    assert report["lanes"]["mutation"]["status"] == "done"
+    assert mut["mutants"] > 0 and mut["tested"] > 0
+    for side in ("before", "after"):
+        assert set(mut[side]) >= {"killed", "survived", "no_coverage", "timeout", "score"}
+        assert 0.0 <= mut[side]["score"] <= 100.0
+    assert mut["after"]["score"] > mut["before"]["score"]
+    assert mut["report"] == "findings/mutation.json"
+    assert mut["survivors_total"] == mut["after"]["survived"] + mut["after"]["no_coverage"]
+    for m in mut["survivors"]:
+        assert m["snippet"].startswith("- ") and "\n+ " in m["snippet"]
+        assert (ws / "context" / "diff.patch").read_text().count(m["file"]) > 0
+    stryker = json.loads((ws / mut["report"]).read_text())
+    jsonschema.validate(stryker, stryker_schema())
+    kept = {t["test_id"] for t in report["tests"] if t["verdict"] == "accept"}
+    killers = {k for f in stryker["files"].values() for m in f["mutants"] for k in m["killedBy"]}
+    assert kept <= killers | {None}  # every kept test kills something
+    assert not any(k.startswith("tfactory_candidates") for k in killers)
     assert set(report["usage"]) >= {"input_tokens", "output_tokens", "cost_usd", "budget_usd"}
     assert report["sandbox"]["backend"] in ("docker", "bwrap")
     if report["sandbox"]["backend"] == "docker":
@@ -260,7 +300,11 @@ def test_the_report_honours_the_contract(evaluated):
         assert t["verdict"] in ("accept", "reject", "flag")
         assert t["reasons"] and all(isinstance(r, str) for r in t["reasons"])
         assert set(t["runs"]) == {"passed", "failed"}
-        assert isinstance(t["lines_added"], int) and t["mutants_killed"] is None
+        assert isinstance(t["lines_added"], int)
+        if t["runs"]["passed"] == 3 and "checks nothing" not in t["reasons"][-1]:
+            assert isinstance(t["mutants_killed"], int), t
+        elif t["runs"]["passed"] == 0:
+            assert t["mutants_killed"] is None
         assert (ws / t["file"]).is_file()
 
     statuses = {c["id"]: c["status"] for c in report["criteria"]}
@@ -280,6 +324,30 @@ def test_the_report_honours_the_contract(evaluated):
     assert "## Possible bugs" in md and "test_wrong_expectation" in md
     assert "### Accepted tests" in md and "test_invalid_characters" in md
     assert "Changed-line coverage" in md
+    assert "Mutation score on the changed lines" in md
+    assert "### Surviving mutants" in md and "```diff" in md
+
+
+def test_the_mutation_lane_reruns_alone(evaluated):
+    task = evaluated
+    before = dict(GeneratedTest.objects.filter(task=task).values_list("test_id", "id"))
+    first = json.loads((Path(task.workspace) / "report.json").read_text())["mutation"]
+    services.rerun_lane(task.pk, "mutation", enqueue=False)
+    task.refresh_from_db()
+    assert task.queued_stage == "running"
+    assert task.lanes["mutation"]["status"] == "pending"
+    pipeline.run_to_end(task.pk)
+    task.refresh_from_db()
+    assert task.status == Task.Status.DONE, task.error
+    # the same candidates (no new generation), a new kill matrix with the same figures
+    assert dict(GeneratedTest.objects.filter(task=task).values_list("test_id", "id")) == before
+    again = json.loads((Path(task.workspace) / "report.json").read_text())["mutation"]
+    assert task.lanes["mutation"]["status"] == "done"
+    assert (again["mutants"], again["before"], again["after"]) == (
+        first["mutants"],
+        first["before"],
+        first["after"],
+    )
 
 
 def _plant(task: Task, source: str) -> None:

@@ -52,6 +52,15 @@ TFACTORY_TEST_TIMEOUT_S = envint("TFACTORY_TEST_TIMEOUT_S", "30")
 # Engine runs at once (each is one sandboxed process); default: the machine's cores.
 TFACTORY_ENGINE_WORKERS = envint("TFACTORY_ENGINE_WORKERS", str(os.cpu_count() or 1))
 TFACTORY_EVAL_RUNS = envint("TFACTORY_EVAL_RUNS", "3")
+# The mutation lane: on by default; its time budget, the most mutants it tests per task
+# (the rest are reported as Ignored), children at once, and each mutant's time limit:
+# FACTOR x the covering tests' measured time + TIMEOUT_S.
+TFACTORY_MUTATION = envbool("TFACTORY_MUTATION", "True")
+TFACTORY_MUTATION_BUDGET_S = envint("TFACTORY_MUTATION_BUDGET_S", "900")
+TFACTORY_MUTATION_MAX_MUTANTS = envint("TFACTORY_MUTATION_MAX_MUTANTS", "1000")
+TFACTORY_MUTATION_WORKERS = envint("TFACTORY_MUTATION_WORKERS", str(os.cpu_count() or 1))
+TFACTORY_MUTATION_TIMEOUT_FACTOR = float(os.getenv("TFACTORY_MUTATION_TIMEOUT_FACTOR", "2.0"))
+TFACTORY_MUTATION_TIMEOUT_S = float(os.getenv("TFACTORY_MUTATION_TIMEOUT_S", "1.0"))
 # A running stage refreshes its heartbeat this often; the reaper fails tasks whose
 # heartbeat is older than TFACTORY_STALE_AFTER_S.
 TFACTORY_HEARTBEAT_S = envint("TFACTORY_HEARTBEAT_S", "10")

@@ -1,6 +1,7 @@
 """Sandboxed execution of untrusted, generated code. See ``base`` for the contract.
 
-Backends: ``bwrap`` (bubblewrap), ``none`` (explicit opt-in, unsandboxed); Docker later.
+Backends: ``docker`` (the default when a daemon answers), ``bwrap`` (bubblewrap), ``none``
+(explicit opt-in, unsandboxed).
 """
 
 from agents_app.sandbox.base import (

@@ -52,6 +52,12 @@ class Command(BaseCommand):
             help="override TFACTORY_SANDBOX",
         )
         parser.add_argument("--engine-budget", type=int, help="seconds per engine and module")
+        parser.add_argument(
+            "--no-mutation",
+            action="store_true",
+            help="skip the mutation lane (accepted tests are then not checked for teeth)",
+        )
+        parser.add_argument("--mutation-budget", type=int, help="seconds for the mutation lane")
         parser.add_argument("--json", action="store_true", help="print report.json at the end")
         parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -73,6 +79,10 @@ class Command(BaseCommand):
             options = {}
             if opts["engine_budget"]:
                 options["engine_budget_s"] = opts["engine_budget"]
+            if opts["no_mutation"]:
+                options["mutation"] = False
+            if opts["mutation_budget"]:
+                options["mutation_budget_s"] = opts["mutation_budget"]
             handover = services.Handover(
                 project_id=opts["project"],
                 spec_id=opts["spec"],
