@@ -290,13 +290,14 @@ def render_markdown(report: dict[str, Any]) -> str:
         out += [
             "### Accepted tests",
             "",
-            "| test | engine | target | lines added |",
-            "|---|---|---|---|",
+            "| test | engine | target | lines added | mutants killed |",
+            "|---|---|---|---|---|",
         ]
         for t in accepted:
+            killed = "-" if t["mutants_killed"] is None else t["mutants_killed"]
             out.append(
                 f"| `{t['test_id'].split('/')[-1]}` | {t['engine']} | `{t['target'] or '-'}` | "
-                f"{t['lines_added']} |"
+                f"{t['lines_added']} | {killed} |"
             )
         out.append("")
     if rejected:
