@@ -503,3 +503,28 @@ def test_a_test_that_hits_a_limit_is_marked_and_the_task_goes_on(example, settin
     assert "process limit" in reasons["test_fork_bomb"][1], reasons
     assert reasons["test_kills_its_process"][0] == "reject"
     assert "took the test process down" in reasons["test_kills_its_process"][1], reasons
+
+
+def test_with_no_passing_test_every_mutant_is_no_coverage(example):
+    """No existing suite and no green candidate: the lane reports NoCoverage for every
+    mutant without starting a test process (pytest on no paths would collect anything)."""
+    repo = Path(example["repo"])
+    subprocess.run(["git", "-C", str(repo), "checkout", "-q", example["branch"]], check=True)
+    subprocess.run(["git", "-C", str(repo), "rm", "-rq", "tests"], check=True)
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm",
+         "no tests"],
+        check=True,
+    )  # fmt: skip
+    subprocess.run(["git", "-C", str(repo), "checkout", "-q", "main"], check=True)
+    task = _planned(example)
+    _plant(task, "def test_fails():\n    assert 1 == 2\n")
+    pipeline.run_to_end(task.pk)
+    task.refresh_from_db()
+    assert task.status == Task.Status.DONE, task.error
+    mut = json.loads((Path(task.workspace) / "report.json").read_text())["mutation"]
+    assert mut["mutants"] > 0
+    assert mut["statuses"] == {"NoCoverage": mut["mutants"]}
+    assert mut["before"]["score"] == 0.0 and mut["after"]["score"] == 0.0
+    matrix = json.loads((Path(task.workspace) / "runs" / "mutation.json").read_text())
+    assert "dry_run" not in matrix and "timing" not in matrix  # no test process ran

@@ -218,6 +218,18 @@ def run(
         f"({len(to_run)} to run, {len(mutants) - len(to_run)} ignored), against "
         f"{len(existing)} existing and {len(cand_green)} candidate test(s)"
     )
+    if not any(d["tests"] for d in to_run):
+        # no passing test runs any changed line: nothing to start a test process for
+        data["results"] = {
+            d["id"]: {
+                "status": "Ignored" if d["ignored"] else "NoCoverage",
+                "statusReason": d["ignored"] or "no passing test runs this line",
+                "killedBy": [],
+                "coveredBy": [],
+            }
+            for d in data["mutants"]
+        }
+        return _finish(ctx, data, started)
     results, error, extra = _run_in_sandbox(ctx, rt, repo, data, sources, test_paths, pytest_args)
     data.update(extra)
     data["results"] = results
