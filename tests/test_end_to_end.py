@@ -38,6 +38,7 @@ def test_the_cli_runs_a_handover_to_a_report(example, capsys):
     task = Task.objects.get()
     assert task.status == Task.Status.DONE, task.error
     assert f"task {task.pk}: done" in out and "report.md" in out
+    assert "mutation score: " in out
     assert "[generating]" in err and "pynguin" in err and "crosshair" in err
 
     report = json.loads((Path(task.workspace) / "report.json").read_text())
@@ -50,6 +51,11 @@ def test_the_cli_runs_a_handover_to_a_report(example, capsys):
     assert cov["after"]["line_pct"] >= 80.0
     assert all(t["runs"]["passed"] == 3 for t in accepted)
     assert any(c["status"] == "verified" for c in report["criteria"])
+    # the mutation lane ran on the example: the kept tests raise the changed lines' score
+    mut = report["mutation"]
+    assert report["lanes"]["mutation"]["status"] == "done"
+    assert mut["after"]["score"] > mut["before"]["score"]
+    assert all(isinstance(t["mutants_killed"], int) and t["mutants_killed"] > 0 for t in accepted)
     # the accepted tests, as delivered, pass against the branch on their own
     accepted_dir = Path(task.workspace) / "tests" / "functional" / "accepted"
     assert sorted(p.name for p in accepted_dir.glob("*.py"))

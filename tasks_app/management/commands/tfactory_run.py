@@ -154,12 +154,25 @@ class Command(BaseCommand):
             f"tests: {verdicts['accept']} accepted, {verdicts['reject']} rejected, "
             f"{verdicts['flag']} flagged"
         )
+        fmt = lambda v: "n/a" if v is None else f"{v:.1f}%"  # noqa: E731
         cov = report.get("coverage")
         if cov:
             before, after = cov["before"]["line_pct"], cov["after"]["line_pct"]
-            fmt = lambda v: "n/a" if v is None else f"{v:.1f}%"  # noqa: E731
             n = cov["changed_lines"]
             w(f"changed-line coverage: {fmt(before)} -> {fmt(after)} of {n} lines")
+        mut = report.get("mutation")
+        if mut:
+            before, after = mut["before"]["score"], mut["after"]["score"]
+            w(
+                f"mutation score: {fmt(before)} -> {fmt(after)} of {mut['tested']} mutants "
+                f"({mut['survivors_total']} surviving)"
+            )
+        elif (report.get("lanes") or {}).get("mutation", {}).get("status"):
+            lane = report["lanes"]["mutation"]
+            w(
+                f"mutation lane: {lane['status']}"
+                + (f" — {lane['summary']}" if lane.get("summary") else "")
+            )
         crit = report.get("criteria", [])
         if crit:
             verified = sum(1 for c in crit if c["status"] == "verified")
