@@ -213,6 +213,7 @@ def test_every_status_word(project, tmp_path):
     res = run_runner(project, job, tmp_path)["mutants"]
     assert res[boundary.id]["status"] == "Killed"
     assert set(res[boundary.id]["killedBy"]) == {ALL[0], ALL[1]}
+    assert res[boundary.id]["statusReason"].startswith("AssertionError: assert ")
     assert res[weak.id]["status"] == "Survived"
     # a test that fails unmutated (test_broken) is not used against any mutant
     assert res[weak.id]["coveredBy"] == [ALL[4]]
