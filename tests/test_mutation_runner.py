@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -353,3 +354,39 @@ def test_with_known_durations_the_dry_run_overlaps_and_still_filters(project, tm
     assert res[weak.id]["killedBy"] == [] and res[weak.id]["coveredBy"] == [ALL[4]]
     assert res[boundary.id]["status"] == "Killed"
     assert ALL[5] not in out["dry_run"]["green"] and ALL[4] in out["dry_run"]["green"]
+
+
+def test_a_process_left_behind_by_a_test_neither_hangs_the_mutant_nor_survives(project, tmp_path):
+    marker = tmp_path / "grandchild.pid"
+    (project / "tests" / "test_spawn.py").write_text(
+        textwrap.dedent(
+            f"""
+            import os, time
+            from pkg.calc import double
+
+            def test_spawns():
+                if os.fork() == 0:  # holds the runner's pipe open, then lingers
+                    open({str(marker)!r}, "w").write(str(os.getpid()))
+                    time.sleep(60)
+                    os._exit(0)
+                assert double(2) == 4
+            """
+        )
+    )
+    m = find(project, "*", "/")
+    job = job_for(project, [as_job(m, tests=["tests/test_spawn.py::test_spawns"])])
+    job["timeout_s"] = 20.0  # a wait for the end of the pipe would show as a Timeout
+    started = time.monotonic()
+    res = run_runner(project, job, tmp_path)["mutants"][m.id]
+    assert res["status"] == "Killed", res
+    assert time.monotonic() - started < 15
+    pid = int(marker.read_text())
+    for _ in range(50):  # killed with the child's process group
+        if (
+            not Path(f"/proc/{pid}").exists()
+            or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        ):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"the test's process {pid} outlived its mutant")

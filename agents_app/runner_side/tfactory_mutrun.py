@@ -48,6 +48,10 @@ _results_cache: dict[str, dict] = {}
 BASE_ARGS = ["-s", "-q", "--no-header", "--tb=no", "--maxfail=0", "-p", "no:cacheprovider",
              "-p", "no:cov", "-p", "no:xdist", "-p", "no:randomly"]  # fmt: skip
 _live_children: set[int] = set()  # process groups to kill if this process is stopped
+_DONE = b'{"t": "done"}\n'  # a child's last message
+# pipe ends a child must not keep open (the warm process's own pipe to the main one: a
+# process a test leaves behind would otherwise hold the main process's read open)
+_not_for_children: set[int] = set()
 
 
 # -- messages from a child -----------------------------------------------------------
@@ -152,11 +156,15 @@ class Pool:
                 chunk = os.read(fd, 65536)
                 if chunk:
                     running[fd]["buf"] += chunk
-                    continue
+                    # a process the test forked may hold the pipe open after the child
+                    # said it is done: do not wait for the end of the pipe then
+                    if not running[fd]["buf"].endswith(_DONE):
+                        continue
                 state = running.pop(fd)
                 os.close(fd)
                 _, status = os.waitpid(state["pid"], 0)
                 _live_children.discard(state["pid"])
+                _kill_group(state["pid"])  # whatever the tests left running
                 how = (
                     f"signal:{os.WTERMSIG(status)}"
                     if os.WIFSIGNALED(status)
@@ -168,6 +176,7 @@ class Pool:
                 state = running.pop(fd)
                 _kill(state["pid"])
                 _live_children.discard(state["pid"])
+                os.set_blocking(fd, False)  # a survivor may still hold the pipe open
                 try:  # what it said before it was stopped
                     while chunk := os.read(fd, 65536):
                         state["buf"] += chunk
@@ -182,6 +191,11 @@ def _run_child(child, key, w: int) -> None:
     code = 0
     _live_children.clear()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for fd in _not_for_children:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
     try:
         os.setpgid(0, 0)  # its own process group: a timeout kills whatever it started
         _child_fd = w
@@ -205,6 +219,13 @@ def _stop(signum, frame) -> None:
     for pid in list(_live_children):
         _kill(pid)
     os._exit(128 + signum)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def _kill(pid: int) -> None:
@@ -639,6 +660,7 @@ def main(argv: list[str]) -> int:
         os.close(r)
         code = 0
         _live_children.clear()
+        _not_for_children.add(w)
         try:
             state = runner.warm()
             state["errors"] = runner.errors
