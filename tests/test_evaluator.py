@@ -528,3 +528,26 @@ def test_with_no_passing_test_every_mutant_is_no_coverage(example):
     assert mut["before"]["score"] == 0.0 and mut["after"]["score"] == 0.0
     matrix = json.loads((Path(task.workspace) / "runs" / "mutation.json").read_text())
     assert "dry_run" not in matrix and "timing" not in matrix  # no test process ran
+
+
+def test_with_the_mutation_lane_off_the_gate_is_open_and_the_report_says_so(example):
+    task = _planned(example)
+    Task.objects.filter(pk=task.pk).update(options={**task.options, "mutation": False})
+    _plant(
+        task,
+        "import pytest\n\nfrom billable.discounts import DiscountError, normalize_code\n\n\n"
+        "def test_too_short():\n    with pytest.raises(DiscountError):\n"
+        "        normalize_code('ab')\n",
+    )
+    pipeline.run_to_end(task.pk)
+    task.refresh_from_db()
+    assert task.status == Task.Status.DONE, task.error
+    assert task.lanes["mutation"]["status"] == "skipped"
+    report = json.loads((Path(task.workspace) / "report.json").read_text())
+    assert report["mutation"] is None
+    (t,) = report["tests"]
+    assert t["verdict"] == "accept" and t["mutants_killed"] is None
+    assert "not checked for teeth" in t["reasons"][-1]
+    assert any("did not run" in n for n in report["notes"])
+    md = (Path(task.workspace) / "report.md").read_text()
+    assert "Mutation testing: skipped" in md

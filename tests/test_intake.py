@@ -335,6 +335,8 @@ def test_only_the_local_command_line_may_name_a_spec_file(project, example, tf_h
         ({"eval_runs": 1}, "from 3 to 10"),
         ({"engine_budget_s": "60"}, "whole number"),
         ({"engine_budget_s": True}, "whole number"),
+        ({"mutation": "no"}, "'mutation' must be true or false"),
+        ({"mutation_max_mutants": 0}, "from 1 to 100000"),
         ("fast", "must be an object"),
     ],
 )
@@ -353,6 +355,14 @@ def test_the_operator_chooses_the_sandbox(project, example):
         handover(example, options={"engine_budget_s": 30}), enqueue=False, sandbox="bwrap"
     )
     assert task.options == {"engine_budget_s": 30, "sandbox": "bwrap"}
+
+
+def test_a_handover_may_switch_the_mutation_lane_off(project, example):
+    task = services.start_task(
+        handover(example, options={"mutation": False, "mutation_budget_s": 60}), enqueue=False
+    )
+    assert task.options["mutation"] is False and task.options["mutation_budget_s"] == 60
+    assert set(task.lanes) == {"functional", "mutation"}
 
 
 def test_a_git_hook_of_the_branch_never_runs(project, example, tf_home, monkeypatch):
