@@ -55,6 +55,19 @@ TFACTORY_EVAL_RUNS = envint("TFACTORY_EVAL_RUNS", "3")
 # The mutation lane: on by default; its time budget, the most mutants it tests per task
 # (the rest are reported as Ignored), children at once, and each mutant's time limit:
 # FACTOR x the covering tests' measured time + TIMEOUT_S.
+# A model provider ("anthropic" or "openai" for any OpenAI-compatible endpoint); empty:
+# offline engines only. The key is read from the environment variable named here.
+TFACTORY_LLM_PROVIDER = os.getenv("TFACTORY_LLM_PROVIDER", "")
+TFACTORY_LLM_MODEL = os.getenv("TFACTORY_LLM_MODEL", "")
+TFACTORY_LLM_BASE_URL = os.getenv("TFACTORY_LLM_BASE_URL", "")
+TFACTORY_LLM_API_KEY_ENV = os.getenv("TFACTORY_LLM_API_KEY_ENV", "")
+TFACTORY_LLM_TIMEOUT_S = float(os.getenv("TFACTORY_LLM_TIMEOUT_S", "120"))
+TFACTORY_LLM_MAX_RETRIES = envint("TFACTORY_LLM_MAX_RETRIES", "3")
+# per task: token and cost caps, and the prices (USD per million tokens) usage is costed at
+TFACTORY_LLM_MAX_TOKENS = envint("TFACTORY_LLM_MAX_TOKENS", "2000000")
+TFACTORY_LLM_BUDGET_USD = float(os.getenv("TFACTORY_LLM_BUDGET_USD", "5.0"))
+TFACTORY_LLM_PRICE_IN = float(os.getenv("TFACTORY_LLM_PRICE_IN", "3.0"))
+TFACTORY_LLM_PRICE_OUT = float(os.getenv("TFACTORY_LLM_PRICE_OUT", "15.0"))
 TFACTORY_MUTATION = envbool("TFACTORY_MUTATION", "True")
 TFACTORY_MUTATION_BUDGET_S = envint("TFACTORY_MUTATION_BUDGET_S", "900")
 TFACTORY_MUTATION_MAX_MUTANTS = envint("TFACTORY_MUTATION_MAX_MUTANTS", "1000")
