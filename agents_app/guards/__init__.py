@@ -1,0 +1,1 @@
+"""Guards a generated test passes before it runs (flake_lint.py: flakiness on the AST)."""
