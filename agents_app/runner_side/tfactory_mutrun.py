@@ -38,7 +38,8 @@ import types
 
 import pytest
 
-_child_fd: int | None = None  # in a child: where its reports go
+# in a child: where its reports go (in the warm process: its pipe to the main one)
+_child_fd: int | None = None
 _results_cache: dict[str, dict] = {}
 # the pytest arguments every run uses: no output capture (each child's output goes to
 # /dev/null), no plugins that reorder, parallelise or measure
@@ -49,9 +50,6 @@ BASE_ARGS = ["-s", "-q", "--no-header", "--tb=no", "--maxfail=0", "-p", "no:cach
              "-p", "no:cov", "-p", "no:xdist", "-p", "no:randomly"]  # fmt: skip
 _live_children: set[int] = set()  # process groups to kill if this process is stopped
 _DONE = b'{"t": "done"}\n'  # a child's last message
-# pipe ends a child must not keep open (the warm process's own pipe to the main one: a
-# process a test leaves behind would otherwise hold the main process's read open)
-_not_for_children: set[int] = set()
 
 
 # -- messages from a child -----------------------------------------------------------
@@ -191,11 +189,10 @@ def _run_child(child, key, w: int) -> None:
     code = 0
     _live_children.clear()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    for fd in _not_for_children:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+    if _child_fd is not None:
+        # the pipe the parent reports through is not this child's: a process a test
+        # leaves behind would otherwise hold the grandparent's read open
+        os.close(_child_fd)
     try:
         os.setpgid(0, 0)  # its own process group: a timeout kills whatever it started
         _child_fd = w
@@ -374,6 +371,14 @@ class Runner:
     def abspath(self, rel: str) -> str:
         return os.path.realpath(os.path.join(self.root, rel))
 
+    def compiled(self, mutant: dict, path: str) -> types.CodeType | None:
+        """The mutated file's code; None (and a CompileError said) when it does not compile."""
+        try:
+            return compile(_patched(self.sources[mutant["file"]], mutant), path, "exec")
+        except (SyntaxError, ValueError) as exc:
+            _send({"t": "compile_error", "message": f"{type(exc).__name__}: {exc}"})
+            return None
+
     def load_sources(self) -> None:
         for rel, info in self.job["files"].items():
             with open(self.abspath(rel), "rb") as fh:
@@ -456,10 +461,8 @@ class Runner:
                 return dry_child(mid)
             m = self.mutants[mid]
             path = self.abspath(m["file"])
-            try:
-                code = compile(_patched(self.sources[m["file"]], m), path, "exec")
-            except (SyntaxError, ValueError) as exc:
-                _send({"t": "compile_error", "message": f"{type(exc).__name__}: {exc}"})
+            code = self.compiled(m, path)
+            if code is None:
                 return
             outer = _find_code(code, m["qualname"], m["firstlineno"])
             if outer is None or not index.get((path, m["qualname"], m["firstlineno"])):
@@ -549,10 +552,8 @@ class Runner:
         def child(mid):
             m = self.mutants[mid]
             path = self.abspath(m["file"])
-            try:
-                code = compile(_patched(self.sources[m["file"]], m), path, "exec")
-            except (SyntaxError, ValueError) as exc:
-                _send({"t": "compile_error", "message": f"{type(exc).__name__}: {exc}"})
+            code = self.compiled(m, path)
+            if code is None:
                 return
             for name, module in list(sys.modules.items()):
                 if getattr(module, "__file__", None) and os.path.realpath(module.__file__) == path:
@@ -635,6 +636,7 @@ def _no_coverage(mutant: dict) -> dict:
 
 
 def main(argv: list[str]) -> int:
+    global _child_fd
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
@@ -660,7 +662,7 @@ def main(argv: list[str]) -> int:
         os.close(r)
         code = 0
         _live_children.clear()
-        _not_for_children.add(w)
+        _child_fd = w
         try:
             state = runner.warm()
             state["errors"] = runner.errors
