@@ -36,8 +36,7 @@ ORDERS = ("forward", "reverse", "shuffle:{seed}")
 BLOCKED_PLUGINS = ("cov", "xdist", "randomly", "cacheprovider")
 
 
-def _changed_py_files(ctx: StageContext) -> list[str]:
-    plan = read_json(ctx.ws.test_plan)
+def _changed_py_files(plan: dict[str, Any]) -> list[str]:
     return sorted({t["path"] for t in plan.get("targets", [])})
 
 
@@ -253,7 +252,9 @@ def run(ctx: StageContext) -> None:
     tests = list(GeneratedTest.objects.filter(task=task))
     files = sorted({t.file for t in tests})
     repo, cand_dir = fresh_repo(ctx, rt, files)
-    changed = [repo / p for p in _changed_py_files(ctx)]
+    plan = read_json(ctx.ws.test_plan)
+    changed_files = _changed_py_files(plan)
+    changed = [repo / p for p in changed_files]
     analysis = read_json(ctx.ws.context / "project_analysis.json")
 
     # the existing suite, for the "before" coverage
@@ -315,19 +316,20 @@ def run(ctx: StageContext) -> None:
         {
             "baseline": "runs/baseline.json",
             "candidate_runs": [f"runs/{r}.json" for r in runs],
-            "changed_files": _changed_py_files(ctx),
+            "changed_files": changed_files,
             "scratch_repo": str(repo),
             "candidate_dir": cand_dir,
             "import_roots": import_roots(task),
             "no_addopts": no_addopts,
         },
     )
-    run_mutation_lane(ctx, rt, tests, files, existing, baseline, cand_data, no_addopts)
+    run_mutation_lane(ctx, rt, plan, tests, files, existing, baseline, cand_data, no_addopts)
 
 
 def run_mutation_lane(
     ctx: StageContext,
     rt: TaskRuntime,
+    plan: dict[str, Any],
     tests: list[GeneratedTest],
     files: list[str],
     existing: list[str],
@@ -344,7 +346,6 @@ def run_mutation_lane(
     if not lane.enabled(ctx):
         ctx.set_lane(lane.LANE, "skipped", "switched off for this task")
         return
-    plan = read_json(ctx.ws.test_plan)
     if not plan.get("targets"):
         ctx.set_lane(lane.LANE, "skipped", "no changed Python code to mutate")
         return

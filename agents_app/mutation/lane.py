@@ -16,6 +16,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -80,13 +81,9 @@ def generate(
         if not m.ignored:
             runnable += 1
             if runnable > limit:
-                m = _replace(m, ignored=f"over the limit of {limit} mutants per task")
+                m = replace(m, ignored=f"over the limit of {limit} mutants per task")
         out.append(m)
     return out, sources, problems
-
-
-def _replace(m: Mutant, **changes: Any) -> Mutant:
-    return Mutant(**{**m.as_dict(), **changes})
 
 
 class Coverage:
@@ -133,7 +130,7 @@ def select_tests(
     for m in mutants:
         ctxs = cov.contexts(m.path, m.line, m.end_line)
         if m.scope == "function" and "" in ctxs:
-            m = _replace(m, scope="module", qualname="", firstlineno=0)
+            m = replace(m, scope="module", qualname="", firstlineno=0)
         if m.scope == "function":
             chosen = ctxs
         else:
@@ -230,7 +227,10 @@ def run(
             for d in data["mutants"]
         }
         return _finish(ctx, data, started)
-    results, error, extra = _run_in_sandbox(ctx, rt, repo, data, sources, test_paths, pytest_args)
+    durations = _durations([baseline, *candidate_runs[:1]])
+    results, error, extra = _run_in_sandbox(
+        ctx, rt, repo, data, sources, test_paths, pytest_args, durations
+    )
     data.update(extra)
     data["results"] = results
     if error:
@@ -264,9 +264,9 @@ def _run_in_sandbox(
     sources: dict[str, bytes],
     test_paths: list[str],
     pytest_args: list[str],
+    durations: dict[str, float],
 ) -> tuple[dict[str, Any], str | None, dict[str, Any]]:
     budget = float(ctx.option("mutation_budget_s", settings.TFACTORY_MUTATION_BUDGET_S))
-    durations = _durations(ctx)
     wanted = {t for m in data["mutants"] for t in m["tests"]}
     dry_timeout = 3 * sum(durations.get(t, 1.0) for t in wanted) + 60
     job = build_job(
@@ -361,14 +361,11 @@ def build_job(
     }
 
 
-def _durations(ctx: StageContext) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for name in ("baseline.json", "candidates-1.json"):
-        path = ctx.ws.runs / name
-        if path.exists():
-            for t in json.loads(path.read_text()).get("tests", []):
-                out[t["nodeid"]] = float(t.get("duration") or 0.0)
-    return out
+def _durations(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Seconds per test as the executor's runs measured them."""
+    return {
+        t["nodeid"]: float(t.get("duration") or 0.0) for run in runs for t in run.get("tests", [])
+    }
 
 
 def _validated(raw: dict[str, Any], mutants: list[dict[str, Any]]) -> dict[str, Any]:

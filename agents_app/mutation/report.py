@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,9 @@ class Matrix:
     def status(self, mid: str) -> str:
         return self.results.get(mid, {}).get("status", "RuntimeError")
 
-    @property
+    @cached_property
     def valid(self) -> list[str]:
+        """The mutants that say something about the tests (the results never change)."""
         return [mid for mid in self.mutants if self.status(mid) not in INVALID]
 
     def detected_by(self, mid: str) -> set[str]:
@@ -75,8 +77,12 @@ class Matrix:
 
     def figures(self, tests: Collection[str]) -> dict[str, Any]:
         counts = {"killed": 0, "survived": 0, "no_coverage": 0, "timeout": 0}
-        key = {"Killed": "killed", "Survived": "survived", "NoCoverage": "no_coverage"}
-        key["Timeout"] = "timeout"
+        key = {
+            "Killed": "killed",
+            "Survived": "survived",
+            "NoCoverage": "no_coverage",
+            "Timeout": "timeout",
+        }
         for mid in self.valid:
             counts[key[self.status_for(mid, tests)]] += 1
         total = sum(counts.values())
