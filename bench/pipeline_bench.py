@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,14 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def _time(fn, repeat: int = 5) -> float:
-    samples = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t)
-    return statistics.median(samples)
+from timing import median_time  # noqa: E402 - bench/, the script's own folder
 
 
 def main() -> int:
@@ -82,7 +74,7 @@ def main() -> int:
     repo = Path(info["repo"])
     subprocess.run(["git", "-C", str(repo), "checkout", "-q", info["branch"]], check=True)
     env = dict(os.environ, PYTHONPATH=str(repo / "src"))
-    suite = _time(
+    suite = median_time(
         lambda: subprocess.run(
             [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
             cwd=repo,
@@ -100,14 +92,17 @@ def main() -> int:
     from agents_app.sandbox import Mount, get_sandbox
 
     sandbox = get_sandbox(settings.TFACTORY_SANDBOX)
-    host_noop = _time(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True))
-    box_noop = _time(
+    host_noop = median_time(
+        lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), repeat=5
+    )
+    box_noop = median_time(
         lambda: sandbox.run(
             [sys.executable, "-c", "pass"],
             mounts=[Mount(work, writable=True)],
             workdir=work,
             timeout_s=60,
-        )
+        ),
+        repeat=5,
     )
 
     from agents_app import pipeline
