@@ -81,3 +81,20 @@ def stryker_schema() -> dict:
             "mutation-testing-report-schema with npm"
         )
     return json.loads(path.read_text())
+
+
+def start_example_task(example: dict, *, options: dict | None = None, sandbox: str | None = None):
+    """The example's project and a task handed over for its feature branch, queued, with
+    nothing run yet."""
+    from tasks_app import services
+
+    services.create_project("billable", example["repo"])
+    payload = {
+        "project_id": "billable",
+        "spec_id": example["spec_id"],
+        "branch": example["branch"],
+        "base_ref": "main",
+    }
+    if options:
+        payload["options"] = options
+    return services.start_task(payload, enqueue=False, sandbox=sandbox)

@@ -18,8 +18,8 @@ from agents_app import pipeline
 from agents_app.project_env import ensure_project_env
 from agents_app.runtime import ensure_worktree, session_key
 from agents_app.sandbox.docker import container_name, docker_problem
-from tasks_app import services
 from tasks_app.models import Task
+from tests.conftest import start_example_task
 from tests.test_sandbox_docker import SecondDaemon
 
 PROBLEM = docker_problem()
@@ -32,18 +32,7 @@ pytestmark = [
 
 @pytest.fixture
 def task(example) -> Task:
-    services.create_project("billable", example["repo"])
-    return services.start_task(
-        {
-            "project_id": "billable",
-            "spec_id": example["spec_id"],
-            "branch": example["branch"],
-            "base_ref": "main",
-            "options": {"engine_budget_s": 60},
-        },
-        enqueue=False,
-        sandbox="docker",
-    )
+    return start_example_task(example, options={"engine_budget_s": 60}, sandbox="docker")
 
 
 def test_the_task_fails_within_60_s_when_dockerd_dies(task, monkeypatch):

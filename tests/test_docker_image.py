@@ -86,6 +86,25 @@ def run_in_image(client, tag: str, script: str, **kwargs) -> str:
 # the tag (no daemon needed)
 
 
+def _concurrently(fn, n: int, *, join_s: float) -> tuple[list, list[BaseException]]:
+    """fn() in n threads at once: what they returned and what they raised."""
+    results: list = []
+    errors: list[BaseException] = []
+
+    def call():
+        try:
+            results.append(fn())
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(join_s)
+    return results, errors
+
+
 def test_tag_is_stable_and_names_every_input(inputs_copy, monkeypatch):
     real = di.runner_image_tag()
     assert real.startswith("tfactory-runner-python:")
@@ -276,20 +295,7 @@ def test_concurrent_ensure_builds_once(settings, tmp_path, monkeypatch):
             client_.api.present.add(tag)
 
     monkeypatch.setattr(di, "_build_runner", fake_build)
-    results: list[str] = []
-    errors: list[BaseException] = []
-
-    def call():
-        try:
-            results.append(di.ensure_runner_image(client))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=call) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    results, errors = _concurrently(lambda: di.ensure_runner_image(client), 6, join_s=30)
     assert not errors
     assert results == [di.runner_image_tag()] * 6
     assert builds == [di.runner_image_tag()]
@@ -410,21 +416,10 @@ def test_concurrent_real_builds_build_once(docker_client, runner_image, inputs_c
         return real_build(*args, **kwargs)
 
     monkeypatch.setattr(di, "_build_runner", counting_build)
-    results: list[str] = []
-    errors: list[BaseException] = []
-
-    def call():
-        try:
-            results.append(di.ensure_runner_image(docker_client))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=call) for _ in range(3)]
     try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(600)
+        results, errors = _concurrently(
+            lambda: di.ensure_runner_image(docker_client), 3, join_s=600
+        )
         assert not errors, errors
         assert results == [tag] * 3
         assert builds == [tag]

@@ -17,7 +17,7 @@ from agents_app.engines import repair
 from agents_app.models import GeneratedTest
 from tasks_app import services
 from tasks_app.models import Task
-from tests.conftest import stryker_schema
+from tests.conftest import start_example_task, stryker_schema
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -130,35 +130,8 @@ def test_slow():
 def evaluated(example, settings) -> Task:
     """Plan for real, plant candidates instead of engine output, run and evaluate."""
     settings.TFACTORY_TEST_TIMEOUT_S = 3
-    services.create_project("billable", example["repo"])
-    task = services.start_task(
-        {
-            "project_id": "billable",
-            "spec_id": example["spec_id"],
-            "branch": example["branch"],
-            "base_ref": "main",
-        },
-        enqueue=False,
-    )
-    assert pipeline.run_stage(task.pk, "planning") == "generating"
-    task.refresh_from_db()
-    path = Path(task.workspace) / "tests" / "functional" / "test_planted.py"
-    source = planted_source()
-    path.write_text(source)
-    rel = "tests/functional/test_planted.py"
-    GeneratedTest.objects.bulk_create(
-        GeneratedTest(
-            task=task,
-            test_id=f"{rel}::{name}",
-            lane="functional",
-            engine="planted",
-            file=rel,
-            name=name,
-            code=code,
-        )
-        for name, code in repair.test_functions(source)
-    )
-    Task.objects.filter(pk=task.pk).update(queued_stage="running")
+    task = _planned(example)
+    _plant(task, planted_source())
     pipeline.run_to_end(task.pk)
     task.refresh_from_db()
     return task
@@ -363,17 +336,8 @@ def _plant(task: Task, source: str) -> None:
     Task.objects.filter(pk=task.pk).update(queued_stage="running")
 
 
-def _planned(example: dict, spec_id: str | None = None) -> Task:
-    services.create_project("billable", example["repo"])
-    task = services.start_task(
-        {
-            "project_id": "billable",
-            "spec_id": example["spec_id"],
-            "branch": example["branch"],
-            "base_ref": "main",
-        },
-        enqueue=False,
-    )
+def _planned(example: dict) -> Task:
+    task = start_example_task(example)
     assert pipeline.run_stage(task.pk, "planning") == "generating"
     task.refresh_from_db()
     return task

@@ -16,23 +16,14 @@ from agents_app import pipeline
 from agents_app.models import PlanSubtask, TestPlan
 from tasks_app import services
 from tasks_app.models import Task
-from tests.conftest import git
+from tests.conftest import git, start_example_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def task(example) -> Task:
-    services.create_project("billable", example["repo"])
-    return services.start_task(
-        {
-            "project_id": "billable",
-            "spec_id": example["spec_id"],
-            "branch": example["branch"],
-            "base_ref": "main",
-        },
-        enqueue=False,
-    )
+    return start_example_task(example)
 
 
 def test_the_plan_has_one_phase_per_criterion_with_lane_tagged_targets(task):

@@ -20,6 +20,7 @@ from agents_app.sandbox import (
     Mount,
     RunResult,
     SandboxError,
+    SandboxSession,
     SandboxUnavailable,
     get_sandbox,
 )
@@ -252,24 +253,26 @@ time.sleep(60)
 """
 
 
-def _run_runaway(sandbox, work: Path, **kwargs) -> tuple[RunResult, Path, str, float]:
+def run_runaway(
+    runner, work: Path, *, python: str = PY, **kwargs
+) -> tuple[RunResult, Path, str, float]:
+    """RUNAWAY in `runner`: a sandbox (the work folder is mounted for this run) or a
+    session (whose mounts were fixed when it opened)."""
     token = f"tf-runaway-{uuid.uuid4().hex}"
     script = work / "runaway.py"
     script.write_text(RUNAWAY)
     marker = work / token
+    if not isinstance(runner, SandboxSession):
+        kwargs.setdefault("mounts", [Mount(work, writable=True)])
+    kwargs.setdefault("workdir", work)
     started = time.monotonic()
-    result = sandbox.run(
-        [PY, str(script), str(marker)],
-        mounts=[Mount(work, writable=True)],
-        workdir=work,
-        **kwargs,
-    )
+    result = runner.run([python, str(script), str(marker)], **kwargs)
     return result, marker, token, time.monotonic() - started
 
 
 @needs_bwrap
 def test_wall_time_kills_a_runaway_tree(bwrap, work):
-    result, marker, token, elapsed = _run_runaway(bwrap, work, timeout_s=1)
+    result, marker, token, elapsed = run_runaway(bwrap, work, timeout_s=1)
     assert result.timed_out and not result.ok
     assert result.limit_hit == "wall_time"
     assert result.returncode is None
@@ -284,7 +287,7 @@ def test_wall_time_kills_a_runaway_tree(bwrap, work):
 def test_cancel_event_stops_the_run(bwrap, work):
     cancel = threading.Event()
     threading.Timer(0.5, cancel.set).start()
-    result, marker, token, elapsed = _run_runaway(bwrap, work, timeout_s=30, cancel=cancel)
+    result, marker, token, elapsed = run_runaway(bwrap, work, timeout_s=30, cancel=cancel)
     assert result.cancelled and not result.timed_out and not result.ok
     assert result.limit_hit == "cancelled"
     assert elapsed < 1.5, elapsed
@@ -295,7 +298,7 @@ def test_cancel_event_stops_the_run(bwrap, work):
 
 @needs_cgroup
 def test_unsandboxed_backend_kills_the_runaway_tree_too(work):
-    result, marker, token, elapsed = _run_runaway(get_sandbox("none"), work, timeout_s=1)
+    result, marker, token, elapsed = run_runaway(get_sandbox("none"), work, timeout_s=1)
     assert result.timed_out and elapsed < 2.5
     time.sleep(3.5)
     assert not marker.exists()

@@ -25,6 +25,7 @@ import pytest
 
 from agents_app.sandbox import Limits, Mount, RunResult, SandboxError, get_sandbox
 from agents_app.sandbox.base import SandboxUnavailable
+from tests.test_sandbox import run_runaway
 
 docker_sdk = pytest.importorskip("docker")
 
@@ -363,47 +364,6 @@ def test_pip_configuration_is_only_visible_with_network(sandbox, work):
 
 # -- wall time, cancel, runaway trees -------------------------------------------------------
 
-RUNAWAY = """
-import os, signal, sys, time
-
-marker = sys.argv[1]
-
-def escape():
-    os.setsid()
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    if os.fork():
-        os._exit(0)  # double fork: the grandchild is reparented to pid 1
-    time.sleep(3)
-    with open(marker, "w") as fh:
-        fh.write("escaped")
-    time.sleep(60)
-
-for _ in range(3):
-    if os.fork() == 0:
-        escape()
-        os._exit(0)
-signal.signal(signal.SIGTERM, signal.SIG_IGN)
-print("started", flush=True)
-time.sleep(60)
-"""
-
-
-def _runaway(runner, work: Path, **kwargs) -> tuple[RunResult, Path, str, float]:
-    """``runner`` is a sandbox (one-off) or a session."""
-    token = f"tf-runaway-{uuid.uuid4().hex}"
-    script = work / "runaway.py"
-    script.write_text(RUNAWAY)
-    marker = work / token
-    if isinstance(runner, DockerSession):
-        kwargs.setdefault("workdir", work)
-    else:
-        kwargs.setdefault("mounts", [Mount(work, writable=True)])
-        kwargs.setdefault("workdir", work)
-    started = time.monotonic()
-    result = runner.run([PY, str(script), str(marker)], **kwargs)
-    return result, marker, token, time.monotonic() - started
-
 
 def _assert_contained(marker: Path, token: str) -> None:
     time.sleep(3.5)
@@ -412,7 +372,7 @@ def _assert_contained(marker: Path, token: str) -> None:
 
 
 def test_wall_time_kills_a_runaway_tree_one_off(sandbox, work):
-    result, marker, token, elapsed = _runaway(sandbox, work, timeout_s=1.5)
+    result, marker, token, elapsed = run_runaway(sandbox, work, python=PY, timeout_s=1.5)
     assert result.timed_out and not result.ok and result.returncode is None
     assert result.limit_hit == "wall_time"
     assert elapsed < 3.5, elapsed
@@ -422,7 +382,7 @@ def test_wall_time_kills_a_runaway_tree_one_off(sandbox, work):
 
 def test_wall_time_kills_a_runaway_tree_in_a_session(session_factory, work):
     session = session_factory([Mount(work, writable=True)])
-    result, marker, token, elapsed = _runaway(session, work, timeout_s=1.5)
+    result, marker, token, elapsed = run_runaway(session, work, python=PY, timeout_s=1.5)
     assert result.timed_out and result.limit_hit == "wall_time" and result.returncode is None
     assert elapsed < 3.5, elapsed
     assert "started" in result.stdout
@@ -434,7 +394,9 @@ def test_cancel_stops_the_run(sandbox, session_factory, work):
     for runner in (sandbox, session_factory([Mount(work, writable=True)])):
         cancel = threading.Event()
         threading.Timer(1.0, cancel.set).start()
-        result, marker, token, elapsed = _runaway(runner, work, timeout_s=30, cancel=cancel)
+        result, marker, token, elapsed = run_runaway(
+            runner, work, python=PY, timeout_s=30, cancel=cancel
+        )
         assert result.cancelled and not result.timed_out and not result.ok
         assert result.limit_hit == "cancelled"
         assert elapsed < 3.0, elapsed
