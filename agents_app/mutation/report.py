@@ -54,9 +54,17 @@ class Matrix:
             out.add(r["timedOutIn"])
         return out
 
+    @cached_property
+    def _kill_sets(self) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for mid in self.valid:
+            for test in self.detected_by(mid):
+                out.setdefault(test, set()).add(mid)
+        return out
+
     def kills(self, nodeid: str) -> set[str]:
         """The valid mutants this test detects (kills, or hangs on)."""
-        return {mid for mid in self.valid if nodeid in self.detected_by(mid)}
+        return set(self._kill_sets.get(nodeid, ()))
 
     def status_for(self, mid: str, tests: Collection[str]) -> str:
         """The mutant's status when only `tests` are run."""
