@@ -101,3 +101,46 @@ def test_findings_name_the_test_and_line():
 
 def test_unparseable_source_has_no_findings():
     assert lint("def test_(:\n") == []
+
+
+def test_a_seeded_random_generator_is_deterministic():
+    source = """
+import random
+
+
+def test_shuffle():
+    rng = random.Random(20250108)
+    assert rng.randint(1, 6) in range(1, 7)
+"""
+    assert lint(source) == []
+    assert [f.rule for f in lint(source.replace("random.Random(20250108)", "random.Random()"))] == [
+        "FL004"
+    ]
+
+
+def test_a_set_or_a_literal_path_bound_to_a_name_first_is_still_caught():
+    source = """
+from pathlib import Path
+
+
+def test_order(tmp_path):
+    eligible = {"A", "B"}
+    assert list(eligible) == ["A", "B"]
+
+
+def test_file():
+    out = Path("summary.txt")
+    out.write_text("x")
+
+
+def test_fine(tmp_path):
+    eligible = {"A", "B"}
+    eligible = sorted(eligible)
+    assert list(eligible) == ["A", "B"]
+    out = tmp_path / "summary.txt"
+    out.write_text("x")
+"""
+    assert [(f.rule, f.test) for f in lint(source)] == [
+        ("FL001", "test_order"),
+        ("FL006", "test_file"),
+    ]

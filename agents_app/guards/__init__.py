@@ -1,1 +1,91 @@
-"""Guards a generated test passes before it runs (flake_lint.py: flakiness on the AST)."""
+"""Guards a generated test passes before it runs.
+
+- flake_lint.py: flakiness on the AST (FL rules);
+- fidelity.py: tests that bend the spec (SF rules);
+- tautology.py: tests that cannot fail (TA rules);
+- preflight.py: imports, attributes and methods resolved against the real project inside
+  the sandbox (PF rules).
+
+Every guard reports GuardFindings: the rule, the class of defect it stands for, whether it
+rejects the test or flags it for a person, and a sentence that names what is wrong, exact
+enough to send back to the model that wrote the test.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+# the classes of defect, as bench/guards labels its corpus
+CLASSES = (
+    "syntax",
+    "hallucinated-import",
+    "hallucinated-attribute",
+    "missing-dependency",
+    "flaky",
+    "spec-bending",
+    "tautological",
+)
+
+
+@dataclass(frozen=True)
+class GuardFinding:
+    guard: str  # "preflight" | "flake" | "fidelity" | "tautology"
+    rule: str  # e.g. "PF002", "FL003", "SF001", "TA001"
+    kind: str  # one of CLASSES
+    action: str  # "reject" | "flag"
+    message: str  # names the rule and the exact problem
+    line: int | None = None
+    test: str = ""  # the test function it is about, "" for the whole file
+
+    def as_dict(self) -> dict:
+        return {
+            "guard": self.guard,
+            "rule": self.rule,
+            "kind": self.kind,
+            "action": self.action,
+            "message": self.message,
+            "line": self.line,
+            "test": self.test,
+        }
+
+
+def syntax_findings(source: str) -> list[GuardFinding]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "assertion is always true": not ours to print
+            compile(source, "<candidate>", "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return [
+            GuardFinding(
+                "preflight",
+                "PF001",
+                "syntax",
+                "reject",
+                f"PF001 the module does not parse: {exc.msg} (line {exc.lineno})",
+                exc.lineno,
+            )
+        ]
+    return []
+
+
+def static_findings(source: str, criterion: str = "") -> list[GuardFinding]:
+    """Every guard that needs no project code: syntax, flake lint, tautology and spec
+    fidelity (against the criterion's text, when there is one), in line order."""
+    from agents_app.guards import fidelity, flake_lint, tautology
+
+    found = syntax_findings(source)
+    if found:
+        return found
+    found += [
+        GuardFinding("flake", f.rule, "flaky", f.verdict, f.message, f.line, f.test)
+        for f in flake_lint.lint(source)
+    ]
+    found += tautology.check(source)
+    if criterion:
+        found += fidelity.check(source, criterion)
+    return sorted(found, key=lambda f: (f.line or 0, f.rule))
+
+
+def rejects(findings: list[GuardFinding]) -> list[GuardFinding]:
+    return [f for f in findings if f.action == "reject"]

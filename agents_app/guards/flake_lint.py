@@ -122,7 +122,40 @@ def _dotted(node: ast.AST) -> str:
     return ".".join(reversed(parts))
 
 
-def _is_unordered(node: ast.AST) -> bool:
+def _bindings(func: ast.AST) -> dict[str, ast.expr]:
+    """Names the test binds exactly once (`eligible = {...}`), to what: an unordered
+    collection or a literal path bound to a name first is still one."""
+    seen: dict[str, list[ast.expr]] = {}
+    for node in ast.walk(func):
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                if isinstance(t, ast.Name):
+                    seen.setdefault(t.id, []).append(node.value)
+        elif isinstance(node, ast.AnnAssign | ast.AugAssign | ast.For | ast.NamedExpr | ast.With):
+            # bound some other way too: not a single known value
+            targets = (
+                [i.optional_vars for i in node.items if i.optional_vars is not None]
+                if isinstance(node, ast.With)
+                else [node.target]
+            )
+            for target in targets:
+                for t in ast.walk(target):
+                    if isinstance(t, ast.Name):
+                        seen.setdefault(t.id, []).extend([None, None])  # type: ignore[list-item]
+    return {k: v[0] for k, v in seen.items() if len(v) == 1}
+
+
+def _resolve(node: ast.AST, env: dict[str, ast.expr] | None) -> ast.AST:
+    for _ in range(5):  # a = b; b = {...}: a few hops, never a cycle
+        if env and isinstance(node, ast.Name) and node.id in env:
+            node = env[node.id]
+        else:
+            break
+    return node
+
+
+def _is_unordered(node: ast.AST, env: dict[str, ast.expr] | None = None) -> bool:
+    node = _resolve(node, env)
     if isinstance(node, ast.Set | ast.SetComp):
         return True
     if isinstance(node, ast.Call):
@@ -134,20 +167,20 @@ def _is_unordered(node: ast.AST) -> bool:
     return False
 
 
-def _ordered_view_of_unordered(node: ast.AST) -> bool:
+def _ordered_view_of_unordered(node: ast.AST, env: dict[str, ast.expr] | None = None) -> bool:
     """list(s), tuple(s), str(s), repr(s), next(iter(s)), sorted? no: sorted is fine."""
     if isinstance(node, ast.Call) and _dotted(node.func) in ("list", "tuple", "str", "repr"):
-        return bool(node.args) and _is_unordered(node.args[0])
+        return bool(node.args) and _is_unordered(node.args[0], env)
     if isinstance(node, ast.Call) and _dotted(node.func) == "next" and node.args:
         inner = node.args[0]
         return (
             isinstance(inner, ast.Call)
             and _dotted(inner.func) == "iter"
             and bool(inner.args)
-            and _is_unordered(inner.args[0])
+            and _is_unordered(inner.args[0], env)
         )
     if isinstance(node, ast.Subscript):
-        return _ordered_view_of_unordered(node.value)
+        return _ordered_view_of_unordered(node.value, env)
     return False
 
 
@@ -155,6 +188,7 @@ def _lint_test(func: ast.FunctionDef | ast.AsyncFunctionDef, shared: set[str]) -
     out: list[Finding] = []
     name = func.name
     params = {a.arg for a in func.args.args}
+    env = _bindings(func)
     seeded = any(
         isinstance(n, ast.Call) and _dotted(n.func) in ("random.seed", "np.random.seed")
         for n in ast.walk(func)
@@ -162,7 +196,7 @@ def _lint_test(func: ast.FunctionDef | ast.AsyncFunctionDef, shared: set[str]) -
     for node in ast.walk(func):
         if isinstance(node, ast.Assert):
             for part in ast.walk(node.test):
-                if _ordered_view_of_unordered(part):
+                if _ordered_view_of_unordered(part, env):
                     out.append(Finding("FL001", name, node.lineno, ast.unparse(part)[:80]))
                     break
         if isinstance(node, ast.Global):
@@ -180,9 +214,13 @@ def _lint_test(func: ast.FunctionDef | ast.AsyncFunctionDef, shared: set[str]) -
                 out.append(Finding("FL002", name, node.lineno, f"{called}(...)"))
         elif tail in _CLOCK or called in ("datetime.datetime.now", "datetime.date.today"):
             out.append(Finding("FL003", name, node.lineno, f"{called}()"))
-        elif (parts[0] == "random" and len(parts) == 2 and parts[1] != "seed" and not seeded) or (
-            called in ("random.Random", "Random") and not node.args and not node.keywords
-        ):
+        elif (
+            parts[0] == "random"
+            and len(parts) == 2
+            and parts[1] not in ("seed", "Random")
+            and not seeded
+        ) or (called in ("random.Random", "Random") and not node.args and not node.keywords):
+            # random.Random(seed) is a seeded generator of its own: deterministic
             out.append(Finding("FL004", name, node.lineno, f"{called}(...)"))
         elif called in ("uuid.uuid4", "uuid4", "os.urandom") or parts[0] == "secrets":
             out.append(Finding("FL004", name, node.lineno, f"{called}(...)"))
@@ -197,13 +235,13 @@ def _lint_test(func: ast.FunctionDef | ast.AsyncFunctionDef, shared: set[str]) -
         elif (
             called == "open"
             and _writes(node)
-            and _literal_path(node.args[0] if node.args else None, params)
+            and _literal_path(node.args[0] if node.args else None, params, env)
         ):
             out.append(Finding("FL006", name, node.lineno, "open(..., 'w')"))
         elif (
             isinstance(node.func, ast.Attribute)
             and node.func.attr in _PATH_WRITES
-            and _literal_path(node.func.value, params)
+            and _literal_path(node.func.value, params, env)
         ):
             out.append(Finding("FL006", name, node.lineno, f"{ast.unparse(node.func)[:60]}(...)"))
         elif (
@@ -242,16 +280,19 @@ def _writes(call: ast.Call) -> bool:
     )
 
 
-def _literal_path(node: ast.AST | None, params: set[str]) -> bool:
+def _literal_path(
+    node: ast.AST | None, params: set[str], env: dict[str, ast.expr] | None = None
+) -> bool:
     """A path spelled out in the test rather than built from tmp_path / tmpdir."""
     if node is None:
         return False
+    node = _resolve(node, env)
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return True
     if isinstance(node, ast.JoinedStr):
         return not any(isinstance(n, ast.Name) and n.id in params for n in ast.walk(node))
     if isinstance(node, ast.Call) and _dotted(node.func) in ("Path", "pathlib.Path") and node.args:
-        return _literal_path(node.args[0], params)
+        return _literal_path(node.args[0], params, env)
     if isinstance(node, ast.BinOp):  # Path("x") / "y"
-        return _literal_path(node.left, params)
+        return _literal_path(node.left, params, env)
     return False
