@@ -307,10 +307,17 @@ def describe_elements(elements: set[Element], limit: int = 12) -> str:
     return text + (f" and {branches} branch(es)" if branches else "")
 
 
-def run(ctx: StageContext) -> None:
+def run(ctx: StageContext) -> str | None:
+    """Judge the candidates; in model mode, returns "generating" when another feedback
+    round is due (the pipeline then goes back to generation)."""
     task = ctx.task
     ws = ctx.ws
     plan = read_json(ws.test_plan)
+    generation = (
+        read_json(ws.runs / "generation.json") if (ws.runs / "generation.json").exists() else {}
+    )
+    lint_flags: dict[str, list[str]] = (generation.get("model") or {}).get("flags", {})
+    crit_text = {c["id"]: c["text"] for c in plan.get("criteria", [])}
     index = read_json(ws.runs / "index.json")
     repo = index["scratch_repo"]
     baseline_run = read_json(ws.runs / "baseline.json")
@@ -374,6 +381,11 @@ def run(ctx: StageContext) -> None:
                     "reject",
                     [runs_text, "checks nothing: no assert, pytest.raises or assert* call"],
                 )
+            elif lint_flags.get(t.test_id):
+                verdicts[t.test_id] = (
+                    "flag",
+                    [runs_text, *lint_flags[t.test_id], "a guard flagged it: review it"],
+                )
             elif coverage_problem:
                 # unknown is a flag, never an accept
                 verdicts[t.test_id] = (
@@ -389,8 +401,10 @@ def run(ctx: StageContext) -> None:
                     f"fails on the feature branch in {o.failed}/{n_runs} runs with an assertion "
                     "failure: a possible bug in the change, or a wrong expectation — review it",
                     o.failures[0],
+                    *[f"criterion {c}: {crit_text[c].strip()}" for c in t.criterion_ids
+                      if t.engine == "llm" and c in crit_text],
                 ],
-            )
+            )  # fmt: skip
         elif n_runs and o.failed + o.missing == n_runs and o.passed == 0:
             kinds = sorted(set(o.exc_types))
             reason = _limit_reason(o) or (
@@ -475,7 +489,9 @@ def run(ctx: StageContext) -> None:
         t.branches_added = sum(1 for e in gain if e[0] == "B")
         t.mutants_killed = gate.killed_count(t.test_id)
         # the code a test is about is the code it runs, not what importing its file ran
-        t.target, t.criterion_ids = _targets_hit(own_elements(t), targets)
+        t.target, hit = _targets_hit(own_elements(t), targets)
+        if t.engine != "llm" or not t.criterion_ids:
+            t.criterion_ids = hit  # a model's test keeps the criterion it was written for
     GeneratedTest.objects.bulk_update(
         tests,
         [
@@ -523,6 +539,15 @@ def run(ctx: StageContext) -> None:
         f"changed-line coverage {_fmt(before)} -> {_fmt(after_f)}"
     )
     ctx.emit(text)
+    if task.mode != "offline":
+        from agents_app.llm import review
+
+        again = review.feedback_round(ctx, plan, generation, summary, gate.summary(
+            [nodeid_for[tid] for tid in kept_ids]))  # fmt: skip
+        if again:
+            ctx.set_lane(LANE, "running", f"{text}; feedback round {again} queued")
+            return "generating"
+        review.judge(ctx, [t for t in tests if t.engine == "llm"], crit_text)
     ctx.set_lane(
         LANE,
         "done",
@@ -531,6 +556,7 @@ def run(ctx: StageContext) -> None:
         rejected=counts["reject"],
         flagged=counts["flag"],
     )
+    return None
 
 
 _LIMIT_WORDS = {

@@ -1,6 +1,7 @@
 """Runs the pipeline's stages: claim, heartbeat, run, hand over to the next stage.
 
-Planner -> generators -> executor -> evaluator -> triager. Each stage is one durable job;
+Planner -> generators -> executor -> evaluator -> triager (in model mode the evaluator
+may send the task back to the generators for a feedback round). Each stage is one durable job;
 the same `run_stage` serves the django-q2 workers and the foreground CLI. A stage gets a
 StageContext (the task, an `emit` callable, a cancel flag) and never imports views.
 """
@@ -110,7 +111,7 @@ def set_lane(
     )
 
 
-def _stage_function(stage: str) -> Callable[[StageContext], None]:
+def _stage_function(stage: str) -> Callable[[StageContext], str | None]:
     from agents_app import evaluator, executor, planner, triager
     from agents_app.generators import functional
 
@@ -200,7 +201,7 @@ def run_stage(task_id: int, stage: str, *, worker: str | None = None) -> str | N
     beat.start()
     started = time.monotonic()
     try:
-        _stage_function(stage)(ctx)
+        goto = _stage_function(stage)(ctx)
         ctx.check_cancelled()
     except Cancelled:
         beat.stop()
@@ -222,7 +223,8 @@ def run_stage(task_id: int, stage: str, *, worker: str | None = None) -> str | N
         stage=stage,
         data={"duration_s": round(time.monotonic() - started, 3)},
     )
-    following = next_stage(stage)
+    # a stage may send the task back to an earlier stage (the model's feedback rounds)
+    following = goto if goto in STAGES else next_stage(stage)
     if following is None:
         finish_done(task_id, worker)
         return None

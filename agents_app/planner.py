@@ -259,6 +259,10 @@ def run(ctx: StageContext) -> None:
     )
     plan = build_plan(crits, symbols)
     plan["warnings"] = warnings
+    if ctx.task.mode != "offline":
+        from agents_app.llm.review import refine_plan
+
+        refine_plan(ctx, plan, ctx.task.worktree_path, analysis.get("import_roots") or ["."])
     write_json(ws.test_plan, plan)
     with transaction.atomic():
         TestPlan.objects.filter(task=ctx.task).delete()

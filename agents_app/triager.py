@@ -15,13 +15,18 @@ from agents_app.models import GeneratedTest
 from agents_app.pipeline import StageContext
 from tasks_app.events import redact
 from tasks_app.models import Task
-from tasks_app.workspace import Workspace, read_json, write_text
+from tasks_app.workspace import Workspace, read_json, write_json, write_text
 
 OFFLINE_NOTE = (
     "Offline engines (Pynguin, CrossHair) write regression tests from the implementation: "
     "an accepted test proves the code behind a criterion runs and pins its current "
     "behaviour (it kills mutants of the changed lines), not that the behaviour matches the "
     "spec's intent."
+)
+MODEL_NOTE = (
+    "Model-written tests check what each criterion states; the guards (pre-flight, flake "
+    "lint, tautology, spec fidelity), three runs and the mutation gate decide their "
+    "verdicts. The model's relevance ratings and summary never change a verdict."
 )
 
 
@@ -41,6 +46,9 @@ def build_report(task: Task) -> dict[str, Any]:
     plan = _load(ws.test_plan) or {}
     coverage = _load(ws.runs / "coverage.json")
     mutation = _load(ws.runs / "mutation_summary.json")
+    generation = _load(ws.runs / "generation.json") or {}
+    model_gen = generation.get("model") or {}
+    relevance = (_load(ws.runs / "judge.json") or {}).get("tests", {})
     tests = list(GeneratedTest.objects.filter(task=task).order_by("id"))
 
     test_entries = [
@@ -58,8 +66,21 @@ def build_report(task: Task) -> dict[str, Any]:
             "lines_added": t.lines_added,
             "branches_added": t.branches_added,
             "mutants_killed": t.mutants_killed,
+            "relevance": (relevance.get(t.test_id) or {}).get("relevance"),
         }
         for t in tests
+    ]
+    guard_rejections = [
+        {
+            "subtask": sub["id"],
+            "criterion": sub.get("criterion"),
+            "round": sub.get("round", 1),
+            "attempt": rej["attempt"],
+            "reasons": rej["reasons"],
+            "findings": rej.get("findings", []),
+        }
+        for sub in model_gen.get("subtasks", [])
+        for rej in sub.get("rejections", [])
     ]
 
     criteria = []
@@ -115,7 +136,6 @@ def build_report(task: Task) -> dict[str, Any]:
                 if k in ("accepted", "rejected", "flagged", "score_before", "score_after")
             },
         }
-    generation = _load(ws.runs / "generation.json")
     if generation and "functional" in lanes:
         lanes["functional"]["engines"] = generation.get("engines", [])
 
@@ -136,6 +156,8 @@ def build_report(task: Task) -> dict[str, Any]:
         "head_sha": task.head_sha,
         "status": task.status,
         "mode": task.mode,
+        "partial": model_gen.get("partial"),
+        "summary": (_load(ws.runs / "summary.json") or {}).get("text"),
         "started_at": _iso(task.started_at),
         "finished_at": _iso(task.finished_at),
         "duration_s": task.duration_s,
@@ -147,13 +169,23 @@ def build_report(task: Task) -> dict[str, Any]:
         "mutation": _mutation(mutation),
         "findings": [],
         "usage": usage,
+        "generation": {
+            "mode": generation.get("mode", task.mode),
+            "rounds": generation.get("round", 1 if generation else 0),
+            "subtasks": [
+                {k: v for k, v in sub.items() if k != "rejections"}
+                | {"rejected_attempts": len(sub.get("rejections", []))}
+                for sub in model_gen.get("subtasks", [])
+            ],
+        },
+        "guard_rejections": guard_rejections,
         "sandbox": {
             "backend": sandbox.get("backend"),
             "image": sandbox.get("image"),
             "limits": sandbox.get("limits", {}),
             **{k: v for k, v in sandbox.items() if k not in ("backend", "image", "limits")},
         },
-        "notes": ([OFFLINE_NOTE] if task.mode == "offline" else [])
+        "notes": ([OFFLINE_NOTE] if task.mode == "offline" else [MODEL_NOTE])
         + ([f"Mutation gate: {mutation['note']}."] if (mutation or {}).get("note") else []),
         "files": {
             "report_md": "report.md",
@@ -212,6 +244,15 @@ def render_markdown(report: dict[str, Any]) -> str:
             "",
         ]
 
+    if r.get("partial"):
+        out += [
+            f"> **Partial result:** model generation stopped early ({r['partial']}); the "
+            "tests below are what it produced before that.",
+            "",
+        ]
+    if r.get("summary"):
+        out += ["> " + r["summary"].replace("\n", "\n> "), "> — written by the model", ""]
+
     tests = r["tests"]
     accepted = [t for t in tests if t["verdict"] == "accept"]
     flagged = [t for t in tests if t["verdict"] == "flag"]
@@ -246,6 +287,14 @@ def render_markdown(report: dict[str, Any]) -> str:
         )
     if sb.get("backend"):
         out.append(f"- Sandbox: {sb['backend']}")
+    usage = r.get("usage") or {}
+    if r["mode"] != "offline":
+        out.append(
+            f"- Model: {r['mode']}, {usage.get('calls', 0)} call(s), "
+            f"{usage.get('input_tokens', 0)} input / {usage.get('output_tokens', 0)} output "
+            f"tokens, ${usage.get('cost_usd') or 0:.4f}"
+            + (f" of ${usage['budget_usd']:.2f}" if usage.get("budget_usd") else "")
+        )
     out.append("")
 
     if flagged:
@@ -305,6 +354,21 @@ def render_markdown(report: dict[str, Any]) -> str:
         for t in rejected:
             out.append(f"- `{t['test_id'].split('/')[-1]}`: {'; '.join(t['reasons'])}")
         out.append("")
+    if r.get("guard_rejections"):
+        out += [
+            "### Rejected before running",
+            "",
+            "Model candidates the guards sent back (each went back to its generator with "
+            "these reasons while its replan budget lasted):",
+            "",
+        ]
+        for g in r["guard_rejections"]:
+            out.append(
+                f"- {g['subtask']} attempt {g['attempt']}"
+                + (f" (round {g['round']})" if g.get("round", 1) > 1 else "")
+                + f": {'; '.join(g['reasons'])}"
+            )
+        out.append("")
     if mut and mut.get("survivors"):
         out += [
             "### Surviving mutants",
@@ -337,6 +401,12 @@ def write_report(task: Task) -> dict[str, Any]:
 
 
 def run(ctx: StageContext) -> None:
+    if ctx.task.mode != "offline":
+        from agents_app.llm.review import summarise
+
+        text = summarise(ctx.task, build_report(ctx.task))
+        if text:
+            write_json(ctx.ws.runs / "summary.json", {"text": text})
     report = write_report(ctx.task)
     ctx.emit(
         f"report written: {len(report['tests'])} test(s), "

@@ -49,9 +49,10 @@ HANDOVER_OPTIONS: dict[str, tuple[int, int]] = {
     "eval_runs": (3, 10),
     "mutation_budget_s": (10, 14400),
     "mutation_max_mutants": (1, 100000),
+    "feedback_rounds": (0, 5),
 }
 # on/off switches a handover may set
-HANDOVER_FLAGS = ("mutation",)
+HANDOVER_FLAGS = ("mutation", "offline", "with_engines")
 
 
 class HandoverError(ValueError):
@@ -337,13 +338,14 @@ def start_task(
         )
     checked = check_handover(payload, local=local)
     h = checked.handover
+    mode = _mode(h.options)
     ws = Workspace.for_spec(h.project_id, h.spec_id)
     previous = (
         Task.objects.filter(project=checked.project, spec_id=h.spec_id).order_by("-pk").first()
     )
     try:
         with transaction.atomic():
-            task = _create_task(checked, ws, sandbox)
+            task = _create_task(checked, ws, sandbox, mode)
     except IntegrityError as exc:
         # another handover of the same spec got there between our check and insert
         raise HandoverError(
@@ -374,9 +376,20 @@ def start_task(
     return task
 
 
-def _create_task(checked: CheckedHandover, ws: Workspace, sandbox: str | None) -> Task:
+def _mode(options: dict[str, Any]) -> str:
+    """offline, or the configured model; a misconfigured model is the handover's error."""
+    from agents_app.llm.session import LLMError, mode_for_new_task
+
+    try:
+        return mode_for_new_task(offline=bool(options.get("offline")))
+    except LLMError as exc:
+        raise HandoverError(f"{exc} (or pass the option offline=true)", "options") from exc
+
+
+def _create_task(checked: CheckedHandover, ws: Workspace, sandbox: str | None, mode: str) -> Task:
     h = checked.handover
     return Task.objects.create(
+        mode=mode,
         project=checked.project,
         spec_id=h.spec_id,
         branch=h.branch,
@@ -560,6 +573,8 @@ def rerun_lane(task_id: int | str, lane: str, *, enqueue: bool = True) -> Task:
     task.lanes = lanes
     task.options = {**task.options, "rerun_lane": lane}
     task.save(update_fields=["lanes", "options"])
+    # a feedback round the evaluator asked for before the task ended is not this rerun's
+    (Path(task.workspace) / "runs" / "feedback.json").unlink(missing_ok=True)
     emit_event(task, f"rerun of lane {lane} requested", kind="status", data={"status": "pending"})
     queue_stage(task, LANE_START[lane], enqueue=enqueue)
     return task

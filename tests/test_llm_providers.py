@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -20,6 +17,7 @@ from agents_app.llm.providers import (
     configured,
     get_provider,
 )
+from tests.llm_fakes import anthropic_message, openai_completion, serve
 
 KEY = "sk-test-SECRET-0123456789abcdef"
 
@@ -39,63 +37,13 @@ class Script:
 def server():
     scripts: dict[str, Script] = {}
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - the stdlib's name
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            script = scripts[self.path]
-            script.requests.append(
-                {"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
-            )
-            status, payload, delay = script.next()
-            time.sleep(delay)
-            data = json.dumps(payload).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                if status == 429:
-                    self.send_header("retry-after", "0")
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (a timeout test)
+    def answer(path, request):
+        script = scripts[path]
+        script.requests.append(request)
+        return script.next()
 
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", scripts
-    httpd.shutdown()
-
-
-def anthropic_message(content, usage=(11, 7), stop="end_turn"):
-    return {
-        "id": "msg_1",
-        "type": "message",
-        "role": "assistant",
-        "model": "claude-test",
-        "content": content,
-        "stop_reason": stop,
-        "stop_sequence": None,
-        "usage": {"input_tokens": usage[0], "output_tokens": usage[1]},
-    }
-
-
-def openai_completion(message, usage=(13, 5), finish="stop"):
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 1,
-        "model": "qwen-test",
-        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": {
-            "prompt_tokens": usage[0],
-            "completion_tokens": usage[1],
-            "total_tokens": sum(usage),
-        },
-    }
+    with serve(answer) as url:
+        yield url, scripts
 
 
 TOOLS = [
@@ -282,3 +230,56 @@ def test_configuration(settings, monkeypatch):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     with pytest.raises(LLMError, match="set ANTHROPIC_API_KEY"):
         get_provider(config)
+
+
+@pytest.mark.parametrize("kind", ["anthropic", "openai"])
+def test_a_rejected_tool_call_goes_back_in_each_providers_own_shape(server, monkeypatch, kind):
+    from agents_app.llm.providers import ToolCall
+
+    url, scripts = server
+    path = "/v1/messages" if kind == "anthropic" else "/v1/chat/completions"
+    ok = (
+        anthropic_message([{"type": "text", "text": "fixed"}])
+        if kind == "anthropic"
+        else openai_completion({"role": "assistant", "content": "fixed"})
+    )
+    scripts[path] = Script((200, ok, 0))
+    call = ToolCall(id="toolu_9", name="write_test", arguments={"name": "t", "code": "x"})
+    provider(kind, url, monkeypatch).complete(
+        messages=[
+            {"role": "user", "content": "AC1"},
+            {"role": "assistant", "content": "trying", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "toolu_9", "content": "PF002 no such name",
+             "is_error": True},
+        ],
+        tools=TOOLS,
+    )  # fmt: skip
+    (req,) = scripts[path].requests
+    msgs = req["body"]["messages"]
+    if kind == "anthropic":
+        assert msgs[1] == {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "trying"},
+                {"type": "tool_use", "id": "toolu_9", "name": "write_test",
+                 "input": {"name": "t", "code": "x"}},
+            ],
+        }  # fmt: skip
+        assert msgs[2] == {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_9",
+                 "content": "PF002 no such name", "is_error": True}
+            ],
+        }  # fmt: skip
+    else:
+        assistant, result = msgs[1], msgs[2]
+        assert assistant["tool_calls"][0]["function"] == {
+            "name": "write_test",
+            "arguments": json.dumps({"name": "t", "code": "x"}),
+        }
+        assert result == {
+            "role": "tool",
+            "tool_call_id": "toolu_9",
+            "content": "ERROR: PF002 no such name",
+        }

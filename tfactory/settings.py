@@ -68,6 +68,21 @@ TFACTORY_LLM_MAX_TOKENS = envint("TFACTORY_LLM_MAX_TOKENS", "2000000")
 TFACTORY_LLM_BUDGET_USD = float(os.getenv("TFACTORY_LLM_BUDGET_USD", "5.0"))
 TFACTORY_LLM_PRICE_IN = float(os.getenv("TFACTORY_LLM_PRICE_IN", "3.0"))
 TFACTORY_LLM_PRICE_OUT = float(os.getenv("TFACTORY_LLM_PRICE_OUT", "15.0"))
+# per call: the most tokens the model may answer with
+TFACTORY_LLM_MAX_OUTPUT_TOKENS = envint("TFACTORY_LLM_MAX_OUTPUT_TOKENS", "8192")
+# subtasks generated at once (model calls wait on the network, not on the cores)
+TFACTORY_LLM_CONCURRENCY = envint("TFACTORY_LLM_CONCURRENCY", "4")
+# a candidate the guards reject goes back to its generator: at most this many times per
+# subtask, and this many times over the whole task
+TFACTORY_LLM_REPLANS_PER_SUBTASK = envint("TFACTORY_LLM_REPLANS_PER_SUBTASK", "2")
+TFACTORY_LLM_REPLANS_PER_TASK = envint("TFACTORY_LLM_REPLANS_PER_TASK", "10")
+# extra generation rounds fed with the changed lines still uncovered and the mutants
+# still surviving after evaluation
+TFACTORY_LLM_FEEDBACK_ROUNDS = envint("TFACTORY_LLM_FEEDBACK_ROUNDS", "1")
+# how many times the judge rates each test's relevance (the median counts)
+TFACTORY_LLM_JUDGE_VOTES = envint("TFACTORY_LLM_JUDGE_VOTES", "3")
+# in model mode, also run the offline engines (regression tests beside the spec's)
+TFACTORY_LLM_WITH_ENGINES = envbool("TFACTORY_LLM_WITH_ENGINES", "False")
 TFACTORY_MUTATION = envbool("TFACTORY_MUTATION", "True")
 TFACTORY_MUTATION_BUDGET_S = envint("TFACTORY_MUTATION_BUDGET_S", "900")
 TFACTORY_MUTATION_MAX_MUTANTS = envint("TFACTORY_MUTATION_MAX_MUTANTS", "1000")

@@ -106,24 +106,89 @@ def _root_for(path: str, module: str, worktree: Path, roots: list[str]) -> Path:
 
 
 def run(ctx: StageContext) -> None:
+    """Offline engines, or the model's generator (plus the engines when asked), over the
+    plan; in a feedback round, only the model, for what is still uncovered or alive."""
+    from agents_app.generators import model as model_gen
+    from agents_app.llm.session import TaskModel
+
     task = ctx.task
-    ctx.set_lane(LANE, "running")
-    tools = registry.tools_for("python")
+    feedback = take_feedback(ctx.ws)
+    ctx.set_lane(LANE, "running", f"feedback round {feedback['round']}" if feedback else None)
     plan = read_json(ctx.ws.test_plan)
     out_dir = ctx.ws.tests / LANE
+    record: dict = {"lane": LANE, "mode": task.mode, "round": 1, "engines": []}
+    if feedback:
+        record = read_json(ctx.ws.runs / "generation.json")
+        record["round"] = feedback["round"]
+    else:
+        # a rerun starts from a clean slate for this lane
+        GeneratedTest.objects.filter(task=task, lane=LANE).delete()
+        shutil.rmtree(out_dir, ignore_errors=True)
+        for stale in ctx.ws.runs.glob("*.json"):
+            stale.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
-    # a rerun starts from a clean slate for this lane
-    GeneratedTest.objects.filter(task=task, lane=LANE).delete()
-    shutil.rmtree(out_dir, ignore_errors=True)
-    out_dir.mkdir(parents=True)
-    for stale in ctx.ws.runs.glob("*.json"):
-        stale.unlink()
 
     if not plan.get("targets"):
         ctx.emit.warn("no changed Python symbols to generate tests for")
+        write_json(ctx.ws.runs / "generation.json", record)
         return
 
     rt = build_runtime(ctx)
+    total = 0
+    try:
+        model = TaskModel.for_task(task)
+    except model_gen.LLMError as exc:
+        raise StageError(str(exc)) from exc
+    if model is not None:
+        subtasks = (
+            model_gen.feedback_subtasks(plan, feedback)
+            if feedback
+            else model_gen.subtasks_from_plan(plan)
+        )
+        ctx.emit(
+            f"{task.mode}: {len(subtasks)} subtask(s)"
+            + (f" (feedback round {feedback['round']})" if feedback else "")
+        )
+        outcomes = model_gen.Generator(ctx, rt, model).run(subtasks)
+        ctx.check_cancelled()
+        n, flags = model_gen.store(ctx, out_dir, outcomes, record["round"])
+        total += n
+        section = record.setdefault("model", {"subtasks": [], "flags": {}, "partial": None})
+        section["subtasks"] += [dict(o.record(), round=record["round"]) for o in outcomes]
+        section["flags"].update(flags)
+        stopped = next((o.stopped for o in outcomes if o.stopped), "")
+        if stopped and not section["partial"]:
+            section["partial"] = stopped
+        section["usage"] = model.usage()
+    if not feedback and (
+        model is None or task.options.get("with_engines", settings.TFACTORY_LLM_WITH_ENGINES)
+    ):
+        engine_runs, n = run_engines(ctx, rt, plan, out_dir)
+        record["engines"] = engine_runs
+        total += n
+    write_json(ctx.ws.runs / "generation.json", record)
+    ctx.emit(f"{total} candidate test(s) generated")
+
+
+FEEDBACK = "feedback.json"
+
+
+def take_feedback(ws) -> dict | None:
+    """The evaluator's request for another round, consumed: a rerun never sees it."""
+    path = ws.runs / FEEDBACK
+    if not path.exists():
+        return None
+    data = read_json(path)
+    path.unlink()
+    return data
+
+
+def run_engines(
+    ctx: StageContext, rt: TaskRuntime, plan: dict, out_dir: Path
+) -> tuple[list[dict], int]:
+    """The registry's offline engines over each changed module, in parallel."""
+    task = ctx.task
+    tools = registry.tools_for("python")
     from agents_app.runtime import import_roots
 
     budget = engine_budget(task)
@@ -183,8 +248,7 @@ def run(ctx: StageContext) -> None:
         n = _store(ctx, out_dir, engine_name, job, out.source, record)
         total += n
         ctx.emit(f"{engine_name}: {n} candidate test(s) for {job.module} in {out.duration_s:.0f}s")
-    write_json(ctx.ws.runs / "generation.json", {"lane": LANE, "engines": engine_runs})
-    ctx.emit(f"{total} candidate test(s) generated")
+    return engine_runs, total
 
 
 def _with_budget(job: EngineJob, budget: int) -> EngineJob:

@@ -7,6 +7,7 @@ handed to `on_usage` after every call, so the task's record is never behind.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -58,7 +59,8 @@ class Budget:
 
 
 class Metered:
-    """A provider whose every call is checked against and recorded in a budget."""
+    """A provider whose every call is checked against and recorded in a budget; safe to
+    share between threads (the calls themselves run concurrently)."""
 
     def __init__(
         self,
@@ -69,6 +71,7 @@ class Metered:
         self.provider = provider
         self.budget = budget
         self.on_usage = on_usage
+        self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -79,9 +82,11 @@ class Metered:
         return self.provider.model
 
     def complete(self, **kwargs: Any) -> Reply:
-        self.budget.check()
+        with self._lock:
+            self.budget.check()
         reply = self.provider.complete(**kwargs)
-        self.budget.record(reply.usage)
-        if self.on_usage is not None:
-            self.on_usage(self.budget.as_usage())
+        with self._lock:
+            self.budget.record(reply.usage)
+            if self.on_usage is not None:
+                self.on_usage(self.budget.as_usage())
         return reply

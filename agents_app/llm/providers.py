@@ -1,9 +1,12 @@
 """The providers: one `complete()` for Anthropic's Messages API and OpenAI-compatible chat
 completions, with tool use, usage and honest errors.
 
-Messages are provider-neutral: [{"role": "user" | "assistant", "content": str}]. Tools are
-{"name", "description", "input_schema"} (JSON Schema), as Anthropic spells them; the
-OpenAI provider wraps them as functions. API keys are read from the environment variable
+Messages are provider-neutral, and each provider spells them its own way:
+  {"role": "user", "content": str}
+  {"role": "assistant", "content": str, "tool_calls": [ToolCall, ...]}   (tool_calls optional)
+  {"role": "tool", "tool_call_id": str, "content": str, "is_error": bool}
+Tools are {"name", "description", "input_schema"} (JSON Schema), as Anthropic spells
+them; the OpenAI provider wraps them as functions. API keys are read from the environment variable
 the settings name and handed to the SDK only: never logged, never in an error, never in a
 process argument.
 """
@@ -157,7 +160,7 @@ class AnthropicProvider:
         if tools:
             kwargs["tools"] = tools
         try:
-            msg = self._client.messages.create(messages=messages, **kwargs)
+            msg = self._client.messages.create(messages=_anthropic_messages(messages), **kwargs)
         except self._errors as exc:
             raise _failure(self.name, exc) from None
         text, calls = [], []
@@ -201,7 +204,9 @@ class OpenAIProvider:
         tools: list[dict[str, Any]] | None = None,
         max_tokens: int = 4096,
     ) -> Reply:
-        chat = ([{"role": "system", "content": system}] if system else []) + list(messages)
+        chat = ([{"role": "system", "content": system}] if system else []) + _openai_messages(
+            messages
+        )
         kwargs: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens}
         if tools:
             kwargs["tools"] = [
@@ -249,3 +254,59 @@ class OpenAIProvider:
             choice.finish_reason or "",
             resp.model or self.model,
         )
+
+
+def _anthropic_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Neutral turns as the Messages API wants them: tool calls are tool_use blocks of the
+    assistant's turn, tool results are tool_result blocks of the next user turn."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m["role"] == "assistant" and m.get("tool_calls"):
+            blocks: list[dict[str, Any]] = (
+                [{"type": "text", "text": m["content"]}] if m.get("content") else []
+            )
+            blocks += [
+                {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
+                for c in m["tool_calls"]
+            ]
+            out.append({"role": "assistant", "content": blocks})
+        elif m["role"] == "tool":
+            block = {
+                "type": "tool_result",
+                "tool_use_id": m["tool_call_id"],
+                "content": m["content"],
+                "is_error": bool(m.get("is_error")),
+            }
+            if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):
+                out[-1]["content"].append(block)  # results of one turn's calls go together
+            else:
+                out.append({"role": "user", "content": [block]})
+        else:
+            out.append({"role": m["role"], "content": m["content"]})
+    return out
+
+
+def _openai_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m["role"] == "assistant" and m.get("tool_calls"):
+            out.append(
+                {
+                    "role": "assistant",
+                    "content": m.get("content") or None,
+                    "tool_calls": [
+                        {
+                            "id": c.id,
+                            "type": "function",
+                            "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+                        }
+                        for c in m["tool_calls"]
+                    ],
+                }
+            )
+        elif m["role"] == "tool":
+            content = ("ERROR: " if m.get("is_error") else "") + m["content"]
+            out.append({"role": "tool", "tool_call_id": m["tool_call_id"], "content": content})
+        else:
+            out.append({"role": m["role"], "content": m["content"]})
+    return out

@@ -58,6 +58,16 @@ class Command(BaseCommand):
             help="skip the mutation lane (accepted tests are then not checked for teeth)",
         )
         parser.add_argument("--mutation-budget", type=int, help="seconds for the mutation lane")
+        parser.add_argument(
+            "--offline",
+            action="store_true",
+            help="use the offline engines even when a model is configured (TFACTORY_LLM_*)",
+        )
+        parser.add_argument(
+            "--with-engines",
+            action="store_true",
+            help="with a model configured, run the offline engines beside it",
+        )
         parser.add_argument("--json", action="store_true", help="print report.json at the end")
         parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -83,6 +93,10 @@ class Command(BaseCommand):
                 options["mutation"] = False
             if opts["mutation_budget"]:
                 options["mutation_budget_s"] = opts["mutation_budget"]
+            if opts["offline"]:
+                options["offline"] = True
+            if opts["with_engines"]:
+                options["with_engines"] = True
             handover = services.Handover(
                 project_id=opts["project"],
                 spec_id=opts["spec"],
@@ -141,7 +155,7 @@ class Command(BaseCommand):
     def _summary(self, task: Task, report: dict) -> None:
         w = self.stdout.write
         w("")
-        w(f"task {task.pk}: {task.status}")
+        w(f"task {task.pk}: {task.status} ({task.mode})")
         w(f"report: {Path(task.workspace) / 'report.md'}")
         w(f"        {Path(task.workspace) / 'report.json'}")
         if not report:
@@ -173,6 +187,15 @@ class Command(BaseCommand):
                 f"mutation lane: {lane['status']}"
                 + (f" — {lane['summary']}" if lane.get("summary") else "")
             )
+        usage = report.get("usage") or {}
+        if task.mode != "offline":
+            w(
+                f"model usage: {usage.get('calls', 0)} call(s), "
+                f"{usage.get('input_tokens', 0)} in / {usage.get('output_tokens', 0)} out "
+                f"tokens, ${usage.get('cost_usd', 0):.4f}"
+            )
+        if report.get("partial"):
+            w(f"partial result: {report['partial']}")
         crit = report.get("criteria", [])
         if crit:
             verified = sum(1 for c in crit if c["status"] == "verified")
