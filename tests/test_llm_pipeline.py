@@ -120,6 +120,15 @@ def test_code_hash_parity():
     """AC4"""
     assert hash(normalize_code("wxyz")) % 2 == 0
 '''
+# fails on the feature branch with a clean assertion: a possible bug, shown with its criterion
+AC6_FAILS = """
+from billable.discounts import normalize_code
+
+
+def test_codes_keep_their_case():
+    \"\"\"AC6\"\"\"
+    assert normalize_code(" ab-cd ") == "ab-cd"
+"""
 GENERIC = """
 from billable.discounts import normalize_code
 
@@ -306,6 +315,8 @@ def test_openai_compatible_malformed_calls_flaky_runs_and_a_feedback_round(examp
             return submit(AC4_FLAKY_RUNS)
         if crit == "AC3":
             return submit(AC3_GOOD)
+        if crit == "AC6":
+            return submit(AC6_FAILS)
         return Answer(text="I cannot help with that.")  # no tool call, no code
 
     fake = ScriptedModel(script)
@@ -313,7 +324,7 @@ def test_openai_compatible_malformed_calls_flaky_runs_and_a_feedback_round(examp
         model_settings("openai", url, TFACTORY_LLM_REPLANS_PER_SUBTASK=1)
         task, report = run_task(
             example,
-            {"mutation": False, "feedback_rounds": 1},
+            {"feedback_rounds": 1, "mutation_max_mutants": 40, "mutation_budget_s": 120},
         )
     assert task.status == Task.Status.DONE, task.error
     assert report["mode"] == "llm:openai/qwen-test"
@@ -330,11 +341,18 @@ def test_openai_compatible_malformed_calls_flaky_runs_and_a_feedback_round(examp
     tests = {t["test_id"].split("::")[-1]: t for t in report["tests"]}
     flaky = tests["test_code_hash_parity"]
     assert flaky["verdict"] == "reject" and flaky["reasons"][0].startswith("flaky")
+    bug = tests["test_codes_keep_their_case"]
+    assert bug["verdict"] == "flag" and "possible bug" in bug["reasons"][0]
+    assert any(
+        r.startswith("criterion AC6: Applying a discount to an invoice") for r in bug["reasons"]
+    )
 
-    # round 2 got the changed lines round 1 left uncovered, and wrote a test for them
+    # round 2 got the changed lines round 1 left uncovered and the mutants it left alive,
+    # and wrote a test for them
     assert report["generation"]["rounds"] == 2
-    fb = [c for c in fake.of("gen_functional") if "Feedback from round 1" in c.first]
-    assert fb and "Changed lines no kept test runs" in fb[0].first
+    fb = [c.first for c in fake.of("gen_functional") if "Feedback from round 1" in c.first]
+    assert fb and any("Changed lines no kept test runs" in f for f in fb)
+    assert any("Mutants no kept test kills" in f and " -> " in f for f in fb)
     assert any(s.get("round") == 2 for s in report["generation"]["subtasks"])
     assert "test_fifteen_percent_of_333_again" in tests
     # the judge and the summary ran once, after the last round
