@@ -32,6 +32,7 @@ import tokenize
 from dataclasses import dataclass, field
 
 from agents_app.guards import GuardFinding
+from agents_app.guards.astutil import call_name
 
 GUARD = "fidelity"
 KIND = "spec-bending"
@@ -262,7 +263,7 @@ def _texts(source: str, tree: ast.Module) -> list[_Text]:
         elif isinstance(node, ast.Assert):
             strings(node.msg)
         elif isinstance(node, ast.Call):
-            name = _callee(node)
+            name = call_name(node)
             if name in ("fail", "skip", "xfail", "importorskip") and node.args:
                 strings(node.args[0])
             elif name.startswith("assert") and name in _UNITTEST_MSG_POS:
@@ -391,15 +392,6 @@ def _norm(node: ast.AST) -> str:
     return ast.unparse(node)
 
 
-def _callee(call: ast.Call) -> str:
-    f = call.func
-    if isinstance(f, ast.Attribute):
-        return f.attr
-    if isinstance(f, ast.Name):
-        return f.id
-    return ""
-
-
 class _Criterion:
     """What a criterion's text says about calls: values they return, exceptions they raise,
     and which exception subclasses which."""
@@ -457,7 +449,7 @@ class _Criterion:
             after = text[t_end:end]
             # a new subject: a call spelled out, or a bare name that opens the sentence
             if call is not None:
-                subject = (_callee(call), _owner(call))
+                subject = (call_name(call), _owner(call))
             elif _opens_subject(body, before, after):
                 subject = (body.rsplit(".", 1)[-1], body.rsplit(".", 1)[0] if "." in body else "")
 
@@ -504,7 +496,7 @@ class _Criterion:
             if _RAISES_BEFORE.search(before) and _EXC_NAME.match(body):
                 claim_call = _call_of_raise_subject(before, ticks[:i])
                 func, owner = (
-                    (_callee(claim_call), _owner(claim_call))
+                    (call_name(claim_call), _owner(claim_call))
                     if claim_call is not None
                     else (subject if subject is not None else ("", ""))
                 )
@@ -565,15 +557,15 @@ class _Criterion:
     def _add_value(self, call: ast.Call, lit: object, rest: str, words: str) -> None:
         args, kwargs = _template_args(call)
         rest = _clause_after(rest)
-        conds, unknown = self._conditions(_callee(call), "", rest)
+        conds, unknown = self._conditions(call_name(call), "", rest)
         concrete = args is not None and all(a is not None for a in args)
         if not concrete and not conds and _COND_START.match(rest):
             return  # "f(x) returns 0 when <something we cannot read>"
         self.claims.append(
             _Claim(
-                func=_callee(call),
+                func=call_name(call),
                 owner=_owner(call),
-                params=self.signatures.get(_callee(call)),
+                params=self.signatures.get(call_name(call)),
                 args=args,
                 kwargs=kwargs,
                 expected=lit,
@@ -681,7 +673,7 @@ def _signature(body: str) -> tuple[str, list[str]] | None:
         return None
     if not all(isinstance(a, ast.Name) for a in call.args):
         return None
-    return _callee(call), [a.id for a in call.args]  # type: ignore[union-attr]
+    return call_name(call), [a.id for a in call.args]  # type: ignore[union-attr]
 
 
 def _call_of(body: str) -> ast.Call | None:
@@ -757,7 +749,7 @@ class _Applies:
 
 
 def _claim_applies(claim: _Claim, call: ast.Call, env: dict[str, ast.expr]) -> str:
-    if _callee(call) != claim.func:
+    if call_name(call) != claim.func:
         return _Applies.NO
     args = list(call.args)
     if (
@@ -894,7 +886,7 @@ def _resolve(node: ast.expr, env: dict[str, ast.expr]) -> ast.expr:
 
 def _raises_of(item: ast.withitem | ast.Call) -> list[str] | None:
     call = item.context_expr if isinstance(item, ast.withitem) else item
-    if not isinstance(call, ast.Call) or _callee(call) not in ("raises", "assertRaises"):
+    if not isinstance(call, ast.Call) or call_name(call) not in ("raises", "assertRaises"):
         return None
     if not call.args:
         return None
@@ -934,7 +926,7 @@ def _sf002(tree: ast.Module, crit: _Criterion) -> list[GuardFinding]:
                     call = _single_call(node.body, env)
                     if call is not None:
                         out += _check_raises(crit, call, excs, env, node.lineno, func.name)
-            elif isinstance(node, ast.Call) and _callee(node) in ("raises", "assertRaises"):
+            elif isinstance(node, ast.Call) and call_name(node) in ("raises", "assertRaises"):
                 excs = _raises_of(node)
                 if excs is not None and len(node.args) >= 2:
                     fake = ast.Call(func=node.args[1], args=node.args[2:], keywords=[

@@ -19,6 +19,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from agents_app.guards.astutil import dotted
+
 RULES = {
     "FL001": ("reject", "asserts on the order of an unordered collection"),
     "FL002": ("flag", "sleeps"),
@@ -104,22 +106,12 @@ def _module_mutables(tree: ast.Module) -> set[str]:
         if isinstance(node, ast.Assign) and isinstance(
             node.value, ast.List | ast.Dict | ast.Set | ast.Call
         ):
-            if isinstance(node.value, ast.Call) and _dotted(node.value.func) not in (
+            if isinstance(node.value, ast.Call) and dotted(node.value.func) not in (
                 "list", "dict", "set", "collections.defaultdict", "defaultdict", "deque",
             ):  # fmt: skip
                 continue
             names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
     return names
-
-
-def _dotted(node: ast.AST) -> str:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-    return ".".join(reversed(parts))
 
 
 def _bindings(func: ast.AST) -> dict[str, ast.expr]:
@@ -159,7 +151,7 @@ def _is_unordered(node: ast.AST, env: dict[str, ast.expr] | None = None) -> bool
     if isinstance(node, ast.Set | ast.SetComp):
         return True
     if isinstance(node, ast.Call):
-        name = _dotted(node.func)
+        name = dotted(node.func)
         if name in _UNORDERED_CALLS:
             return True
         if isinstance(node.func, ast.Attribute) and node.func.attr in _VIEWS and not node.args:
@@ -169,13 +161,13 @@ def _is_unordered(node: ast.AST, env: dict[str, ast.expr] | None = None) -> bool
 
 def _ordered_view_of_unordered(node: ast.AST, env: dict[str, ast.expr] | None = None) -> bool:
     """list(s), tuple(s), str(s), repr(s), next(iter(s)), sorted? no: sorted is fine."""
-    if isinstance(node, ast.Call) and _dotted(node.func) in ("list", "tuple", "str", "repr"):
+    if isinstance(node, ast.Call) and dotted(node.func) in ("list", "tuple", "str", "repr"):
         return bool(node.args) and _is_unordered(node.args[0], env)
-    if isinstance(node, ast.Call) and _dotted(node.func) == "next" and node.args:
+    if isinstance(node, ast.Call) and dotted(node.func) == "next" and node.args:
         inner = node.args[0]
         return (
             isinstance(inner, ast.Call)
-            and _dotted(inner.func) == "iter"
+            and dotted(inner.func) == "iter"
             and bool(inner.args)
             and _is_unordered(inner.args[0], env)
         )
@@ -190,7 +182,7 @@ def _lint_test(func: ast.FunctionDef | ast.AsyncFunctionDef, shared: set[str]) -
     params = {a.arg for a in func.args.args}
     env = _bindings(func)
     seeded = any(
-        isinstance(n, ast.Call) and _dotted(n.func) in ("random.seed", "np.random.seed")
+        isinstance(n, ast.Call) and dotted(n.func) in ("random.seed", "np.random.seed")
         for n in ast.walk(func)
     )
     for node in ast.walk(func):
@@ -205,7 +197,7 @@ def _lint_test(func: ast.FunctionDef | ast.AsyncFunctionDef, shared: set[str]) -
                     out.append(Finding("FL007", name, node.lineno, f"global {g}"))
         if not isinstance(node, ast.Call):
             continue
-        called = _dotted(node.func)
+        called = dotted(node.func)
         parts = tuple(called.split("."))
         tail = parts[-2:] if len(parts) >= 2 else parts
         if called in ("time.sleep", "asyncio.sleep", "sleep"):
@@ -291,7 +283,7 @@ def _literal_path(
         return True
     if isinstance(node, ast.JoinedStr):
         return not any(isinstance(n, ast.Name) and n.id in params for n in ast.walk(node))
-    if isinstance(node, ast.Call) and _dotted(node.func) in ("Path", "pathlib.Path") and node.args:
+    if isinstance(node, ast.Call) and dotted(node.func) in ("Path", "pathlib.Path") and node.args:
         return _literal_path(node.args[0], params, env)
     if isinstance(node, ast.BinOp):  # Path("x") / "y"
         return _literal_path(node.left, params, env)

@@ -30,6 +30,7 @@ import sys
 import unittest
 
 from agents_app.guards import GuardFinding
+from agents_app.guards.astutil import call_name, dotted
 
 GUARD = "tautology"
 KIND = "tautological"
@@ -78,25 +79,6 @@ def _finding(rule: str, func: ast.FunctionDef | ast.AsyncFunctionDef, detail: st
         line=line,
         test=func.name,
     )
-
-
-def _dotted(node: ast.AST) -> str:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-    return ".".join(reversed(parts))
-
-
-def _call_name(call: ast.Call) -> str:
-    f = call.func
-    if isinstance(f, ast.Attribute):
-        return f.attr
-    if isinstance(f, ast.Name):
-        return f.id
-    return ""
 
 
 class _Module:
@@ -186,7 +168,7 @@ def _test_class(node: ast.ClassDef) -> bool:
     return (
         node.name.startswith("Test")
         or node.name.endswith(("Test", "Tests"))
-        or any(_dotted(b).endswith("TestCase") for b in node.bases)
+        or any(dotted(b).endswith("TestCase") for b in node.bases)
     )
 
 
@@ -220,12 +202,12 @@ def _assertions(func: ast.AST, mod: _Module) -> list[_Assertion]:
             out.append(_Assertion(node, [node.test], _trivial_expr(node.test), node.lineno))
         elif isinstance(node, ast.Raise) and node.exc is not None:
             exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
-            if _dotted(exc) in ("AssertionError", "pytest.fail.Exception"):
+            if dotted(exc) in ("AssertionError", "pytest.fail.Exception"):
                 out.append(_Assertion(node, [ast.Name(id="__raised__")], False, node.lineno))
         elif isinstance(node, ast.With | ast.AsyncWith):
             for item in node.items:
                 call = item.context_expr
-                if isinstance(call, ast.Call) and _call_name(call) in (
+                if isinstance(call, ast.Call) and call_name(call) in (
                     "raises", "warns", "deprecated_call", "assertRaises", "assertRaisesRegex",
                     "assertWarns", "assertLogs",
                 ):  # fmt: skip
@@ -234,10 +216,10 @@ def _assertions(func: ast.AST, mod: _Module) -> list[_Assertion]:
                     )
                     out.append(_Assertion(node, list(node.body), trivial, node.lineno))
         elif isinstance(node, ast.Call):
-            name = _call_name(node)
+            name = call_name(node)
             if name in ("raises", "warns", "assertRaises", "assertWarns") and len(node.args) >= 2:
                 out.append(_Assertion(node, node.args[1:], False, node.lineno))
-            elif name == "fail" and _dotted(node.func) in ("pytest.fail", "fail", "self.fail"):
+            elif name == "fail" and dotted(node.func) in ("pytest.fail", "fail", "self.fail"):
                 out.append(_Assertion(node, [ast.Name(id="__raised__")], False, node.lineno))
             elif name.startswith("assert") and name not in ("assertRaises", "assertWarns"):
                 target: list[ast.AST] = list(node.args) + [kw.value for kw in node.keywords]
@@ -400,7 +382,7 @@ _CMP = {
 
 
 def _trivial_unittest(call: ast.Call) -> bool:
-    name = _call_name(call)
+    name = call_name(call)
     args = call.args
     if name == "assertTrue" and args:
         return _trivial_expr(args[0])
@@ -474,7 +456,7 @@ class _Flow:
                 value = node.value
                 if (
                     isinstance(value, ast.Call)
-                    and _dotted(value.func).rsplit(".", 1)[-1] in _MOCK_FACTORIES
+                    and dotted(value.func).rsplit(".", 1)[-1] in _MOCK_FACTORIES
                     and isinstance(node, ast.Assign)
                 ):
                     self.mocks |= set(names)
@@ -485,7 +467,7 @@ class _Flow:
                 # patch(...) / mock.patch.object(...) replace project code: their mocks count
                 ctx = node.context_expr
                 value: ast.AST | None = ctx
-                if isinstance(ctx, ast.Call) and "patch" in _dotted(ctx.func).split("."):
+                if isinstance(ctx, ast.Call) and "patch" in dotted(ctx.func).split("."):
                     value = ast.Name(id="__patched__")
                 out.append((_names([node.optional_vars]), value))
             elif isinstance(node, ast.ExceptHandler) and node.name:
