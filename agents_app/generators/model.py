@@ -29,7 +29,13 @@ from django.db import connection
 
 from agents_app.engines import repair
 from agents_app.guards import GuardFinding, rejects, static_findings
-from agents_app.llm.agents import SUBMIT_TESTS, AgentError, prompt, submitted_source
+from agents_app.llm.agents import (
+    SUBMIT_TESTS,
+    AgentError,
+    prompt,
+    rejection_turns,
+    submitted_source,
+)
 from agents_app.llm.context import Sources, subtask_context
 from agents_app.llm.session import BudgetExhausted, LLMError, TaskModel
 from agents_app.models import GeneratedTest
@@ -220,7 +226,6 @@ class Generator:
             if self.stop_reason:
                 out.stopped = self.stop_reason
                 break
-            out.attempts += 1
             try:
                 reply = self.model.complete(
                     "gen_functional",
@@ -230,17 +235,15 @@ class Generator:
                     max_tokens=settings.TFACTORY_LLM_MAX_OUTPUT_TOKENS,
                 )
             except (BudgetExhausted, LLMError) as exc:
-                out.attempts -= 1
                 self._stop(str(exc))
                 out.stopped = str(exc)
                 break
+            out.attempts += 1  # an answer to judge
             findings: list[GuardFinding] = []
             try:
                 source = submitted_source(reply)
                 findings = self.guard(source, criterion)
-                if not rejects(findings) and not any(
-                    n.startswith("test") for n in _test_spans(source)
-                ):
+                if not rejects(findings) and not repair.test_functions(source):
                     raise AgentError(
                         "the module has no top-level `def test_...` functions; write plain "
                         "pytest test functions"
@@ -270,7 +273,12 @@ class Generator:
                 last = (source, findings)
             if out.attempts > per_subtask or not self.replans.take():
                 break
-            messages += _feedback_turns(reply, reasons)
+            messages += rejection_turns(
+                reply,
+                "Rejected:\n"
+                + "\n".join(f"- {r}" for r in reasons)
+                + "\nFix these and submit the whole module again with `submit_tests`.",
+            )
         if out.source is None and last is not None:
             kept, dropped = salvage(*last)
             out.dropped = dropped
@@ -292,22 +300,6 @@ class Generator:
         workers = max(1, min(settings.TFACTORY_LLM_CONCURRENCY, len(subtasks)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm") as pool:
             return list(pool.map(one, subtasks))
-
-
-def _feedback_turns(reply: Any, reasons: list[str]) -> list[dict[str, Any]]:
-    """The model's turn and our answer to it: the rejection as the result of its
-    `submit_tests` call (every call of the turn gets a result), or a user turn."""
-    text = "Rejected:\n" + "\n".join(f"- {r}" for r in reasons)
-    text += "\nFix these and submit the whole module again with `submit_tests`."
-    if not reply.tool_calls:
-        return [{"role": "assistant", "content": reply.text or "(no answer)"},
-                {"role": "user", "content": text}]  # fmt: skip
-    turns: list[dict[str, Any]] = [
-        {"role": "assistant", "content": reply.text, "tool_calls": reply.tool_calls}
-    ]
-    for call in reply.tool_calls:
-        turns.append({"role": "tool", "tool_call_id": call.id, "content": text, "is_error": True})
-    return turns
 
 
 def _slug(text: str) -> str:

@@ -11,6 +11,7 @@ import statistics
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
@@ -101,6 +102,24 @@ def tool_call(reply: Reply, name: str) -> ToolCall:
     if call.error:
         raise AgentError(f"the `{name}` call was malformed: {call.error}")
     return call
+
+
+def rejection_turns(reply: Reply, text: str) -> list[dict[str, Any]]:
+    """The model's turn and our answer to it: `text` as the error result of every tool
+    call the turn made (the protocols want one per call), or as a user turn when it made
+    none."""
+    if not reply.tool_calls:
+        return [
+            {"role": "assistant", "content": reply.text or "(no answer)"},
+            {"role": "user", "content": text},
+        ]
+    return [
+        {"role": "assistant", "content": reply.text, "tool_calls": reply.tool_calls},
+        *(
+            {"role": "tool", "tool_call_id": c.id, "content": text, "is_error": True}
+            for c in reply.tool_calls
+        ),
+    ]
 
 
 _FENCE = re.compile(r"```(?:python|py)?\n(.*?)```", re.S)

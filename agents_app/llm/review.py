@@ -228,7 +228,7 @@ def refine_plan(ctx: StageContext, plan: dict[str, Any], worktree: Path, roots: 
     """The planner agent's criterion -> targets and intents mapping, merged into the
     deterministic plan (links from the text stay; the model may add targets and gives
     intents). Any failure leaves the deterministic plan as it is, with a note."""
-    from agents_app.llm.agents import SUBMIT_PLAN, read_plan
+    from agents_app.llm.agents import SUBMIT_PLAN, read_plan, rejection_turns
     from agents_app.llm.context import Sources, plan_context
 
     if not plan.get("criteria") or not plan.get("targets"):
@@ -266,20 +266,7 @@ def refine_plan(ctx: StageContext, plan: dict[str, Any], worktree: Path, roots: 
             break
         except AgentError as exc:
             notes.append(f"planner answer {attempt} unusable: {exc}")
-            if reply.tool_calls:
-                messages += [
-                    {"role": "assistant", "content": reply.text, "tool_calls": reply.tool_calls},
-                    *[
-                        {"role": "tool", "tool_call_id": c.id, "content": str(exc),
-                         "is_error": True}
-                        for c in reply.tool_calls
-                    ],
-                ]  # fmt: skip
-            else:
-                messages += [
-                    {"role": "assistant", "content": reply.text or "(no answer)"},
-                    {"role": "user", "content": f"{exc}. Call `submit_plan`."},
-                ]
+            messages += rejection_turns(reply, f"{exc}. Call `submit_plan` again.")
     for note in notes:
         ctx.emit.warn(f"planner: {note}")
     if not mapping:
