@@ -528,7 +528,7 @@ def run(ctx: StageContext) -> str | None:
     }
     write_json(ws.runs / "coverage.json", summary)
     _write_accepted(ws.root, tests)
-    gate.write_reports(ctx, [nodeid_for[tid] for tid in kept_ids])
+    mutation_summary = gate.write_reports(ctx, [nodeid_for[tid] for tid in kept_ids])
 
     counts = defaultdict(int)
     for t in tests:
@@ -542,8 +542,7 @@ def run(ctx: StageContext) -> str | None:
     if task.mode != "offline":
         from agents_app.llm import review
 
-        again = review.feedback_round(ctx, plan, generation, summary, gate.summary(
-            [nodeid_for[tid] for tid in kept_ids]))  # fmt: skip
+        again = review.feedback_round(ctx, plan, generation, summary, mutation_summary)
         if again:
             ctx.set_lane(LANE, "running", f"{text}; feedback round {again} queued")
             return "generating"

@@ -143,7 +143,8 @@ class MutationGate:
             "report": "findings/mutation.json",
         }
 
-    def write_reports(self, ctx: StageContext, kept: list[str]) -> None:
+    def write_reports(self, ctx: StageContext, kept: list[str]) -> dict[str, Any]:
+        """Write the summary and the Stryker report; returns the summary."""
         from tfactory import __version__
 
         summary = self.summary(kept)
@@ -151,7 +152,7 @@ class MutationGate:
         stryker = ctx.ws.findings / "mutation.json"
         if self.matrix is None:
             stryker.unlink(missing_ok=True)
-            return
+            return summary
         after_tests = self.existing | set(kept)
         write_json(
             stryker,
@@ -166,6 +167,7 @@ class MutationGate:
         )
         ctx.emit(f"mutation: {text}")
         ctx.set_lane(LANE, "done", text, score_before=before, score_after=after)
+        return summary
 
 
 def _fmt(value: float | None) -> str:
