@@ -399,3 +399,36 @@ def test_a_model_that_does_not_answer_in_time_ends_generation_not_the_task(examp
     assert len(fake.of("gen_functional")) == 2  # one subtask, one retry; the rest skipped
     assert report["tests"] == []
     assert any("did not answer in time" in s["stopped"] for s in report["generation"]["subtasks"])
+
+
+def test_a_misconfigured_model_refuses_the_handover_and_creates_nothing(example, settings):
+    from tasks_app import services
+
+    settings.TFACTORY_LLM_PROVIDER = "gemini"
+    settings.TFACTORY_LLM_MODEL = "x"
+    with pytest.raises(
+        services.HandoverError, match="unknown model provider 'gemini'.*offline=true"
+    ):
+        start_example_task(example)
+    assert not Task.objects.exists()
+    # the way out the error names works with the bad setting still in place
+    payload = {"project_id": "billable", "spec_id": example["spec_id"],
+               "branch": example["branch"], "options": {"offline": True}}  # fmt: skip
+    assert services.start_task(payload, enqueue=False).mode == "offline"
+
+
+def test_a_worker_configured_for_another_model_fails_the_task_with_a_sentence(
+    example, model_settings, settings
+):
+    fake = ScriptedModel(lambda call: plan_answer())
+    with serve(fake.answer) as url:
+        model_settings("anthropic", url)
+        task = start_example_task(example, options={"mutation": False})
+        assert task.mode == "llm:anthropic/claude-test"
+        settings.TFACTORY_LLM_PROVIDER = ""  # this worker runs offline
+        task = pipeline.run_to_end(task.pk)
+    assert task.status == Task.Status.FAILED
+    assert "runs in llm:anthropic/claude-test mode but this worker is configured for offline" in (
+        task.error
+    )
+    assert KEY not in task.error
