@@ -1731,3 +1731,20 @@ def collect_criteria(
             raws.extend(_raws_from_json(requirements.get(key), key))
         result = _finalize(_unique_raws(raws), "requirements.json")
     return result
+
+
+def criteria_of_spec(
+    spec_md: str,
+    *,
+    inline: bool,
+    spec_format: str = "markdown",
+    plan_raw: bytes | None = None,
+    requirements_raw: bytes | None = None,
+) -> list[Criterion]:
+    """The criteria of a handed-over spec: an inline or file spec is read in its format;
+    an AIFactory folder's spec.md together with its plan and requirements."""
+    if inline:
+        return parse_criteria_text(spec_md, spec_format or "markdown")
+    plan = parse_implementation_plan(plan_raw) if plan_raw is not None else None
+    reqs = parse_requirements(requirements_raw) if requirements_raw is not None else None
+    return collect_criteria(spec_md, plan, reqs)

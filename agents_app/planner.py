@@ -205,17 +205,15 @@ def build_plan(
 
 def load_criteria(ctx_dir: Path) -> list[criteria.Criterion]:
     source = read_json(ctx_dir / "source.json")
-    spec_md = (ctx_dir / "aifactory_spec.md").read_text()
-    if source.get("spec_source") in ("inline", "file"):
-        return criteria.parse_criteria_text(spec_md, source.get("spec_format") or "markdown")
-    plan = reqs = None
     plan_file = ctx_dir / "aifactory_plan.json"
-    if plan_file.exists():
-        plan = criteria.parse_implementation_plan(plan_file.read_bytes(), name=plan_file.name)
     reqs_file = ctx_dir / "requirements.json"
-    if reqs_file.exists():
-        reqs = criteria.parse_requirements(reqs_file.read_bytes(), name=reqs_file.name)
-    return criteria.collect_criteria(spec_md, plan, reqs)
+    return criteria.criteria_of_spec(
+        (ctx_dir / "aifactory_spec.md").read_text(),
+        inline=source.get("spec_source") in ("inline", "file"),
+        spec_format=source.get("spec_format") or "markdown",
+        plan_raw=plan_file.read_bytes() if plan_file.exists() else None,
+        requirements_raw=reqs_file.read_bytes() if reqs_file.exists() else None,
+    )
 
 
 def run(ctx: StageContext) -> None:

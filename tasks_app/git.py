@@ -6,8 +6,10 @@ The user's checkout is only ever read; TFactory works in its own worktrees.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 class GitError(RuntimeError):
@@ -106,3 +108,95 @@ def remove_worktree(repo: Path, dest: Path) -> None:
     # records of the user's worktrees that happen to be unmounted
     if is_repository(repo):
         git(repo, "worktree", "remove", "--force", str(dest), check=False)
+
+
+# Remote transports TFactory may use for repositories it clones itself. `ext::` and
+# friends run commands; `file` reads the host's disk, so it is opt-in (tests, and hosts
+# where AIFactory and TFactory share a disk): TFACTORY_GIT_ALLOW_FILE.
+REMOTE_PROTOCOLS = ("https", "ssh", "git")
+_SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$")
+
+
+def url_problem(url: object, *, allow_file: bool = False) -> str | None:
+    """Why `url` cannot be cloned by TFactory, or None."""
+    if not isinstance(url, str) or not url.strip():
+        return "git_url is empty"
+    if url.startswith("-") or any(c in url for c in "\0\n\r \t"):
+        return f"git_url {url!r} is not a repository URL"
+    if _SCP_LIKE.match(url):  # git@github.com:owner/repo.git
+        return None
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "file" or (not scheme and url.startswith("/")):
+        if allow_file:
+            return None
+        return (
+            f"git_url {url!r} is a path on the TFactory host; local repositories are "
+            "accepted only when TFACTORY_GIT_ALLOW_FILE is on (or register the project "
+            "with its repo_path)"
+        )
+    if scheme not in REMOTE_PROTOCOLS and scheme != "http":
+        allowed = ", ".join(f"{p}://" for p in (*REMOTE_PROTOCOLS, "http"))
+        return f"git_url {url!r} uses an unsupported transport; use {allowed} or user@host:path"
+    # ssh://git@host names an account; anything else in the userinfo (a password, or an
+    # https user name, where GitHub takes tokens) is a secret
+    if parts.password or (parts.username and scheme in ("http", "https")):
+        # it would be stored with the project and show in every git error message
+        return (
+            "git_url carries credentials; give the URL without them and configure a git "
+            "credential helper (or an SSH key) for the user TFactory runs as"
+        )
+    if not parts.hostname:
+        return f"git_url {url!r} has no host"
+    return None
+
+
+def _protocol_config(allow_file: bool) -> tuple[str, ...]:
+    allowed = [*REMOTE_PROTOCOLS, "http"] + (["file"] if allow_file else [])
+    return tuple(x for p in allowed for x in ("-c", f"protocol.{p}.allow=always"))
+
+
+def _remote(args: tuple[str, ...], cwd: Path, allow_file: bool, timeout: float) -> None:
+    proc = subprocess.run(
+        ["git", *SAFE_CONFIG, *_protocol_config(allow_file), *args],
+        cwd=cwd,
+        capture_output=True,
+        env=_env(),
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", errors="replace").strip().splitlines()
+        raise GitError(err[-1] if err else f"git {args[0]} failed ({proc.returncode})")
+
+
+def clone_bare(url: str, dest: Path, *, allow_file: bool = False, timeout: float = 1800) -> None:
+    """A bare clone whose branches are local branches (refs/heads/*), for worktrees."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    _remote(("clone", "--bare", "--quiet", "--", url, str(dest)), dest.parent, allow_file, timeout)
+
+
+def fetch_all(repo: Path, *, allow_file: bool = False, timeout: float = 1800) -> None:
+    """Bring a bare clone's branches level with its origin (deleted branches go too)."""
+    _remote(
+        ("-C", str(repo), "fetch", "--quiet", "--prune", "origin", "+refs/heads/*:refs/heads/*"),
+        repo,
+        allow_file,
+        timeout,
+    )
+
+
+def branches(repo: Path) -> list[str]:
+    out = git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/", timeout=60)
+    return [line for line in out.splitlines() if line]
+
+
+def numstat(repo: Path, base_sha: str, head_sha: str) -> list[tuple[int | None, int | None, str]]:
+    """(added, deleted, path) per changed file; None counts for binary files."""
+    out = git(repo, "diff", "--numstat", "-M", "--no-color", base_sha, head_sha, timeout=300)
+    rows = []
+    for line in out.splitlines():
+        added, deleted, path = line.split("\t", 2)
+        rows.append(
+            (int(added) if added != "-" else None, int(deleted) if deleted != "-" else None, path)
+        )
+    return rows

@@ -46,6 +46,9 @@ class Project(models.Model):
         help_text="AIFactory workspaces root; empty means TFACTORY_AIFACTORY_ROOT",
     )
     test_dir = models.CharField(max_length=300, default="tests/tfactory/{spec_id}")
+    # Set when TFactory cloned the repository itself (AIFactory's ingest with a git_url):
+    # repo_path is then TFactory's own bare clone, fetched before each handover.
+    git_url = models.CharField(max_length=1000, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -171,3 +174,21 @@ class TaskEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} [{self.stage or '-'}] {self.message[:80]}"
+
+
+class PullRequestLink(models.Model):
+    """Where a spec's report is to be posted (AIFactory's `/api/specs/{p}/{s}/pr`)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="pull_requests")
+    spec_id = models.CharField(max_length=100, validators=[validate_slug])
+    repo_slug = models.CharField(max_length=200, help_text="owner/name on GitHub")
+    pr_number = models.PositiveIntegerField()
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "spec_id"], name="one_pr_per_spec")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}/{self.spec_id} -> {self.repo_slug}#{self.pr_number}"

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import shutil
+import subprocess
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +26,7 @@ from django.utils import timezone
 from agents_app import analysis, criteria
 from tasks_app import git
 from tasks_app.events import emit_event
-from tasks_app.models import Project, Task, slug_problem
+from tasks_app.models import Project, PullRequestLink, Task, slug_problem
 from tasks_app.workspace import (
     Workspace,
     archive_previous,
@@ -61,6 +65,14 @@ class HandoverError(ValueError):
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.field = field
+
+
+class NotFoundError(HandoverError):
+    """The task or project named does not exist (404 on the API)."""
+
+
+class ConflictError(HandoverError):
+    """The request is well formed, but the thing's current state forbids it (409)."""
 
 
 @dataclass
@@ -143,30 +155,122 @@ class CheckedHandover:
 
 def create_project(
     project_id: str,
-    repo_path: str | Path,
+    repo_path: str | Path | None = None,
     *,
+    git_url: str = "",
     name: str = "",
     default_base_ref: str = "main",
     spec_root: str = "",
 ) -> Project:
+    """Register a repository: a local checkout (`repo_path`, only ever read) or a remote
+    one (`git_url`) that TFactory clones for itself and fetches before each handover."""
     if problem := slug_problem(project_id, "project_id"):
         raise HandoverError(problem, "project_id")
-    repo = Path(repo_path).expanduser()
-    if not repo.exists():
-        raise HandoverError(f"repository path {str(repo)!r} does not exist", "repo_path")
-    if not git.is_repository(repo):
-        raise HandoverError(f"{str(repo)!r} is not a git repository", "repo_path")
+    if bool(repo_path) == bool(git_url):
+        raise HandoverError("give either repo_path or git_url", "repo_path")
+    if name and (not isinstance(name, str) or len(name) > 200):
+        raise HandoverError("name must be text of at most 200 characters", "name")
     if problem := git.ref_problem(default_base_ref, "default_base_ref"):
         raise HandoverError(problem, "default_base_ref")
     if Project.objects.filter(pk=project_id).exists():
-        raise HandoverError(f"project {project_id!r} already exists", "project_id")
-    return Project.objects.create(
-        id=project_id,
-        name=name or project_id,
-        repo_path=str(repo.resolve()),
-        default_base_ref=default_base_ref,
-        spec_root=spec_root,
-    )
+        raise ConflictError(f"project {project_id!r} already exists", "project_id")
+    if git_url:
+        repo = _clone_for_project(project_id, git_url)
+    else:
+        repo = Path(repo_path).expanduser()
+        if not repo.exists():
+            raise HandoverError(f"repository path {str(repo)!r} does not exist", "repo_path")
+        if not git.is_repository(repo):
+            raise HandoverError(f"{str(repo)!r} is not a git repository", "repo_path")
+    try:
+        return Project.objects.create(
+            id=project_id,
+            name=name or project_id,
+            repo_path=str(repo.resolve()),
+            git_url=git_url,
+            default_base_ref=default_base_ref,
+            spec_root=spec_root,
+        )
+    except IntegrityError as exc:
+        if git_url:
+            shutil.rmtree(repo, ignore_errors=True)
+        raise ConflictError(f"project {project_id!r} already exists", "project_id") from exc
+
+
+def managed_repos_root() -> Path:
+    return Path(settings.TFACTORY_HOME) / "repos"
+
+
+def _clone_for_project(project_id: str, git_url: str) -> Path:
+    allow_file = settings.TFACTORY_GIT_ALLOW_FILE
+    if problem := git.url_problem(git_url, allow_file=allow_file):
+        raise HandoverError(problem, "git_url")
+    dest = managed_repos_root() / f"{project_id}.git"
+    # a clone is only put in place when complete: an interrupted one leaves no project
+    partial = dest.with_name(f"{dest.name}.partial-{uuid.uuid4().hex[:8]}")
+    try:
+        git.clone_bare(git_url, partial, allow_file=allow_file)
+        if dest.exists():  # left by a project that was deleted: its clone is stale
+            shutil.rmtree(dest)
+        partial.rename(dest)
+    except (git.GitError, OSError, subprocess.TimeoutExpired) as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise HandoverError(f"could not clone {git_url}: {_one_line(exc)}", "git_url") from exc
+    return dest
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, subprocess.TimeoutExpired):
+        return "git took too long"
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__
+
+
+def refresh_project(project: Project) -> None:
+    """Fetch a TFactory-made clone, so a handover sees the branch as just pushed.
+    A user's own checkout is never fetched into."""
+    if not project.git_url:
+        return
+    try:
+        git.fetch_all(project.repo, allow_file=settings.TFACTORY_GIT_ALLOW_FILE)
+    except (git.GitError, OSError, subprocess.TimeoutExpired) as exc:
+        raise HandoverError(
+            f"could not fetch {project.git_url} for project {project.id!r}: {_one_line(exc)}",
+            "git_url",
+        ) from exc
+
+
+def get_project(project_id: str) -> Project:
+    if not isinstance(project_id, str) or slug_problem(project_id, "project_id"):
+        raise NotFoundError(f"no project {project_id!r}", "project_id")
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        raise NotFoundError(f"no project {project_id!r}", "project_id")
+    return project
+
+
+def list_projects() -> list[Project]:
+    return list(Project.objects.order_by("id"))
+
+
+def project_summary(project: Project) -> dict[str, Any]:
+    tasks = Task.objects.filter(project=project)
+    latest = tasks.order_by("-pk").first()
+    return {
+        "project_id": project.id,
+        "name": project.name,
+        "repo_path": project.repo_path,
+        "git_url": project.git_url or None,
+        "default_base_ref": project.default_base_ref,
+        "test_dir": project.test_dir,
+        "created_at": project.created_at,
+        "tasks": tasks.count(),
+        "latest_task": (
+            {"task_id": latest.pk, "spec_id": latest.spec_id, "status": latest.status}
+            if latest
+            else None
+        ),
+    }
 
 
 # ---------------------------------------------------------------- intake checks
@@ -276,6 +380,7 @@ def check_handover(payload: Handover | dict[str, Any], *, local: bool = False) -
             "(manage.py tfactory_run --repo PATH creates it)",
             "project_id",
         )
+    refresh_project(project)
     repo = project.repo
     if not repo.exists():
         raise HandoverError(
@@ -310,7 +415,7 @@ def check_handover(payload: Handover | dict[str, Any], *, local: bool = False) -
         status__in=Task.TERMINAL
     )
     if busy := running.first():
-        raise HandoverError(
+        raise ConflictError(
             f"task {busy.pk} for {project.id}/{handover.spec_id} is still {busy.status}; "
             "cancel it or wait for it to finish",
             "spec_id",
@@ -348,7 +453,7 @@ def start_task(
             task = _create_task(checked, ws, sandbox, mode)
     except IntegrityError as exc:
         # another handover of the same spec got there between our check and insert
-        raise HandoverError(
+        raise ConflictError(
             f"a task for {h.project_id}/{h.spec_id} is already in flight", "spec_id"
         ) from exc
     archived = None
@@ -478,8 +583,6 @@ def _discard(task: Task) -> None:
         git.remove_worktree(task.project.repo, Path(task.worktree))
     ws = Path(task.workspace)
     if ws.exists():
-        import shutil
-
         for p in ws.rglob("*"):
             if p.is_file():
                 p.chmod(0o644)
@@ -504,17 +607,17 @@ def queue_stage(task: Task, stage: str, *, enqueue: bool = True) -> None:
 def get_task(task_id: int | str) -> Task:
     try:
         return Task.objects.select_related("project").get(pk=int(task_id))
-    except (ValueError, TypeError) as exc:
-        raise HandoverError(f"task id {task_id!r} is not a number", "task_id") from exc
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise NotFoundError(f"task id {task_id!r} is not a number", "task_id") from exc
     except Task.DoesNotExist as exc:
-        raise HandoverError(f"no task with id {task_id}", "task_id") from exc
+        raise NotFoundError(f"no task with id {task_id}", "task_id") from exc
 
 
 def cancel_task(task_id: int | str) -> Task:
     """Cancel a task. A queued one stops at once; a running stage stops at its next check."""
     task = get_task(task_id)
     if task.is_terminal:
-        raise HandoverError(f"task {task.pk} already ended ({task.status})", "task_id")
+        raise ConflictError(f"task {task.pk} already ended ({task.status})", "task_id")
     Task.objects.filter(pk=task.pk).update(cancel_requested=True)
     # Nobody is working on it: cancel right here (another process got there first
     # when the update finds no unclaimed row).
@@ -542,15 +645,15 @@ def rerun_lane(task_id: int | str, lane: str, *, enqueue: bool = True) -> Task:
     if lane not in LANES:
         raise HandoverError(f"unknown lane {lane!r}; lanes: {', '.join(LANES)}", "lane")
     if not task.is_terminal:
-        raise HandoverError(f"task {task.pk} is still {task.status}; rerun it when it ends")
+        raise ConflictError(f"task {task.pk} is still {task.status}; rerun it when it ends")
     latest = Task.objects.filter(project=task.project, spec_id=task.spec_id).order_by("-pk")[0]
     if latest.pk != task.pk:
         # the spec's folder now holds the newer run's files
-        raise HandoverError(
+        raise ConflictError(
             f"task {latest.pk} is a newer run of {task.project_id}/{task.spec_id}; rerun that one"
         )
     if not (Path(task.workspace) / "test_plan.json").exists():
-        raise HandoverError(f"task {task.pk} never got a test plan; start a new handover")
+        raise ConflictError(f"task {task.pk} never got a test plan; start a new handover")
     try:
         with transaction.atomic():
             moved = Task.objects.filter(pk=task.pk, status__in=Task.TERMINAL).update(
@@ -562,11 +665,11 @@ def rerun_lane(task_id: int | str, lane: str, *, enqueue: bool = True) -> Task:
                 claimed_by="",
             )
     except IntegrityError as exc:
-        raise HandoverError(
+        raise ConflictError(
             f"another run of {task.project_id}/{task.spec_id} is in flight"
         ) from exc
     if not moved:
-        raise HandoverError(f"task {task.pk} was changed meanwhile; try again")
+        raise ConflictError(f"task {task.pk} was changed meanwhile; try again")
     task.refresh_from_db()
     lanes = dict(task.lanes)
     lanes[lane] = {"status": "pending"}
@@ -580,17 +683,327 @@ def rerun_lane(task_id: int | str, lane: str, *, enqueue: bool = True) -> Task:
     return task
 
 
+# ---------------------------------------------------------------- reading
+
+
+def task_url(task: Task) -> str:
+    """Where a person watches the task in a browser."""
+    return f"{settings.TFACTORY_PUBLIC_URL}/admin/tasks_app/task/{task.pk}/change/"
+
+
 def task_summary(task: Task) -> dict[str, Any]:
-    report = Path(task.workspace) / "report.json"
+    ws = Path(task.workspace)
+    report = ws / "report.json"
     return {
         "task_id": task.pk,
         "project_id": task.project_id,
         "spec_id": task.spec_id,
+        "branch": task.branch,
+        "base_ref": task.base_ref,
+        "head_sha": task.head_sha,
         "status": task.status,
+        "stage": task.queued_stage or None,
+        "mode": task.mode,
         "lanes": task.lanes,
         "error": task.error or None,
+        "created_at": task.created_at,
+        "started_at": task.started_at,
+        "finished_at": task.finished_at,
+        "duration_s": task.duration_s,
         "workspace": task.workspace,
+        "spec_folder": task.workspace,
         "report": str(report) if report.exists() else None,
+        "report_md": str(ws / "report.md") if (ws / "report.md").exists() else None,
+        "portal_url": task_url(task),
+    }
+
+
+TASK_LIST_MAX = 200
+
+
+def list_tasks(
+    *,
+    project_id: str | None = None,
+    status: str | None = None,
+    spec_id: str | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> tuple[list[Task], int]:
+    """Tasks newest first, filtered; returns one page and the total count."""
+    tasks = Task.objects.select_related("project").order_by("-pk")
+    if project_id:
+        if not Project.objects.filter(pk=project_id).exists():
+            raise HandoverError(f"unknown project {project_id!r}", "project_id")
+        tasks = tasks.filter(project_id=project_id)
+    if status:
+        if status not in Task.Status.values:
+            choices = ", ".join(Task.Status.values)
+            raise HandoverError(f"status {status!r} is not one of {choices}", "status")
+        tasks = tasks.filter(status=status)
+    if spec_id:
+        tasks = tasks.filter(spec_id=spec_id)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= TASK_LIST_MAX:
+        raise HandoverError(f"limit must be a whole number from 1 to {TASK_LIST_MAX}", "limit")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise HandoverError("offset must be a whole number from 0", "offset")
+    return list(tasks[offset : offset + limit]), tasks.count()
+
+
+REPORT_FORMATS = ("json", "md")
+
+
+def read_report(task_id: int | str, fmt: str = "json") -> dict[str, Any] | str:
+    """The task's report.json (parsed) or report.md (text)."""
+    if fmt not in REPORT_FORMATS:
+        raise HandoverError(f"format {fmt!r} is not one of {', '.join(REPORT_FORMATS)}", "format")
+    task = get_task(task_id)
+    latest = Task.objects.filter(project=task.project, spec_id=task.spec_id).order_by("-pk")[0]
+    if latest.pk != task.pk:
+        # the spec's folder holds the newest run's files; this run's went to an archive
+        raise NotFoundError(
+            f"task {latest.pk} is a newer run of {task.project_id}/{task.spec_id}; "
+            f"task {task.pk}'s report was archived beside the spec's folder",
+            "task_id",
+        )
+    path = Path(task.workspace) / f"report.{fmt}"
+    if not path.is_file():
+        state = "is still " + task.status if not task.is_terminal else f"ended {task.status}"
+        raise NotFoundError(
+            f"task {task.pk} has no report yet (it {state}); reports are written when "
+            "the triager finishes",
+            "task_id",
+        )
+    text = path.read_text(encoding="utf-8")
+    return json.loads(text) if fmt == "json" else text
+
+
+EVENTS_PAGE_MAX = 500
+
+
+def task_events(task_id: int | str, *, after: int = 0, limit: int = 100) -> dict[str, Any]:
+    """The task's events with ids above `after`, oldest first; `next_after` resumes."""
+    task = get_task(task_id)
+    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+        raise HandoverError("after must be a whole number from 0 (an event id)", "after")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= EVENTS_PAGE_MAX:
+        raise HandoverError(f"limit must be a whole number from 1 to {EVENTS_PAGE_MAX}", "limit")
+    rows = list(task.events.filter(id__gt=after).order_by("id")[: limit + 1])
+    page = rows[:limit]
+    return {
+        "task_id": task.pk,
+        "status": task.status,
+        "events": [
+            {
+                "id": e.pk,
+                "created_at": e.created_at,
+                "kind": e.kind,
+                "level": e.level,
+                "stage": e.stage,
+                "message": e.message,
+                "data": e.data,
+            }
+            for e in page
+        ],
+        "next_after": page[-1].pk if page else after,
+        "has_more": len(rows) > limit,
+    }
+
+
+# ---------------------------------------------------------------- preview
+
+
+def preview_task(payload: Handover | dict[str, Any], *, local: bool = False) -> dict[str, Any]:
+    """What start_task would create for this handover; checks everything, writes nothing."""
+    checked = check_handover(payload, local=local)
+    h = checked.handover
+    mode = _mode(h.options)
+    spec = checked.spec
+    try:
+        crits = criteria.criteria_of_spec(
+            spec.spec_md,
+            inline=spec.source != Task.SpecSource.AIFACTORY,
+            spec_format=spec.spec_format,
+            plan_raw=spec.plan_raw,
+            requirements_raw=spec.requirements_raw,
+        )
+    except criteria.SpecFormatError as exc:
+        raise HandoverError(str(exc), "spec_text") from exc
+    changed = git.numstat(checked.repo, checked.merge_base, checked.head_sha)
+    previous = (
+        Task.objects.filter(project=checked.project, spec_id=h.spec_id).order_by("-pk").first()
+    )
+    ws = Workspace.for_spec(h.project_id, h.spec_id)
+    return {
+        "project_id": h.project_id,
+        "spec_id": h.spec_id,
+        "repository": str(checked.repo),
+        "branch": h.branch,
+        "head_sha": checked.head_sha,
+        "base_ref": checked.base_ref,
+        "base_sha": checked.base_sha,
+        "merge_base": checked.merge_base,
+        "mode": mode,
+        "options": h.options,
+        "lanes": list(LANES) if h.options.get("mutation", True) else ["functional"],
+        "spec": {
+            "source": spec.source,
+            "origin": spec.origin,
+            "format": spec.spec_format,
+            "criteria": [{"id": c.id, "text": _clip(c.text, 300)} for c in crits],
+        },
+        "changed_files": [
+            {"path": path, "added": added, "deleted": deleted} for added, deleted, path in changed
+        ],
+        "spec_folder": str(ws.root),
+        "previous_task": (
+            {"task_id": previous.pk, "status": previous.status, "archived_on_start": True}
+            if previous
+            else None
+        ),
+        "warnings": (
+            []
+            if crits
+            else [
+                "the spec has no acceptance criteria TFactory can read; the changed code is "
+                "tested without them"
+            ]
+        ),
+    }
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# ---------------------------------------------------------------- AIFactory's contract
+
+INGEST_FIELDS = ("project_id", "spec_id", "spec_text", "format", "git_url", "source_branch")
+# the handover's field names, as AIFactory's payload calls them
+_INGEST_FIELD_NAMES = {"branch": "source_branch", "spec_format": "format"}
+
+
+def ingest_spec(payload: Any, *, enqueue: bool = True) -> Task:
+    """AIFactory's `POST /api/specs/ingest`: a spec's text and where its code is.
+
+    The project is the one registered under project_id; with a git_url TFactory clones
+    the repository (once) and fetches it before the handover. Without source_branch the
+    branch named after the spec (`<spec_id>` or `<anything>/<spec_id>`) is taken when
+    exactly one exists."""
+    if not isinstance(payload, dict):
+        raise HandoverError("the payload must be a JSON object")
+    unknown = sorted(set(payload) - set(INGEST_FIELDS))
+    if unknown:
+        raise HandoverError(f"unknown field(s): {', '.join(unknown)}", unknown[0])
+    for name in ("project_id", "spec_id", "spec_text", "format"):
+        if name not in payload:
+            raise HandoverError(f"'{name}' is required", name)
+    for name in INGEST_FIELDS:
+        value = payload.get(name)
+        if value is not None and not isinstance(value, str):
+            raise HandoverError(f"'{name}' must be a string", name)
+    project_id, spec_id = payload["project_id"], payload["spec_id"]
+    for name in ("project_id", "spec_id"):
+        if problem := slug_problem(payload[name], name):
+            raise HandoverError(problem, name)
+    if payload["format"] not in SPEC_FORMATS:
+        raise HandoverError(
+            f"format {payload['format']!r} is not one of {', '.join(SPEC_FORMATS)}", "format"
+        )
+    git_url = payload.get("git_url") or ""
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        if not git_url:
+            raise HandoverError(
+                f"unknown project {project_id!r}; register it first, or send git_url so "
+                "TFactory can clone the repository",
+                "project_id",
+            )
+        # checks the rest of the payload before a clone that may take a while
+        if not payload["spec_text"].strip():
+            raise HandoverError("spec_text is empty", "spec_text")
+        project = create_project(project_id, git_url=git_url)
+    elif git_url and project.git_url and git_url != project.git_url:
+        raise ConflictError(
+            f"project {project_id!r} is bound to {project.git_url}, not {git_url}", "git_url"
+        )
+    branch = payload.get("source_branch")
+    if not branch:
+        refresh_project(project)
+        branch = _branch_for_spec(project, spec_id)
+    try:
+        return start_task(
+            Handover(
+                project_id=project_id,
+                spec_id=spec_id,
+                branch=branch,
+                spec_text=payload["spec_text"],
+                spec_format=payload["format"],
+            ),
+            enqueue=enqueue,
+        )
+    except HandoverError as exc:
+        exc.field = _INGEST_FIELD_NAMES.get(exc.field or "", exc.field)
+        raise
+
+
+def _branch_for_spec(project: Project, spec_id: str) -> str:
+    # AIFactory numbers its specs ("001-discount-codes"); branches carry the name with or
+    # without the number, under any prefix ("aifactory/001-…", "feature/discount-codes")
+    names = {spec_id, re.sub(r"^\d+[-_]", "", spec_id)}
+    named = [b for b in git.branches(project.repo) if b.rsplit("/", 1)[-1] in names]
+    if len(named) == 1:
+        return named[0]
+    if not named:
+        raise HandoverError(
+            f"no source_branch given, and no branch of project {project.id!r} is named after "
+            f"spec {spec_id!r} (such as {spec_id!r} or 'aifactory/{spec_id}'); send "
+            "source_branch",
+            "source_branch",
+        )
+    raise HandoverError(
+        f"no source_branch given, and several branches are named after spec {spec_id!r}: "
+        f"{', '.join(sorted(named))}; send source_branch",
+        "source_branch",
+    )
+
+
+_REPO_SLUG = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+
+
+def record_pull_request(project_id: str, spec_id: str, payload: Any) -> PullRequestLink:
+    """AIFactory's `POST /api/specs/{project_id}/{spec_id}/pr`: where the spec's report
+    is to be posted. A later call for the same spec replaces the earlier one."""
+    project = get_project(project_id)
+    if problem := slug_problem(spec_id, "spec_id"):
+        raise HandoverError(problem, "spec_id")
+    if not isinstance(payload, dict):
+        raise HandoverError("the payload must be a JSON object")
+    unknown = sorted(set(payload) - {"pr_number", "repo_slug"})
+    if unknown:
+        raise HandoverError(f"unknown field(s): {', '.join(unknown)}", unknown[0])
+    number, slug = payload.get("pr_number"), payload.get("repo_slug")
+    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 2**31 - 1:
+        raise HandoverError("pr_number must be a positive whole number", "pr_number")
+    if not isinstance(slug, str) or not _REPO_SLUG.match(slug) or ".." in slug:
+        raise HandoverError("repo_slug must be 'owner/name' as on GitHub", "repo_slug")
+    link, _ = PullRequestLink.objects.update_or_create(
+        project=project,
+        spec_id=spec_id,
+        defaults={"repo_slug": slug, "pr_number": number, "recorded_at": timezone.now()},
+    )
+    latest = Task.objects.filter(project=project, spec_id=spec_id).order_by("-pk").first()
+    if latest:
+        emit_event(latest, f"pull request {slug}#{number} recorded; the report goes there")
+    return link
+
+
+def pull_request_summary(link: PullRequestLink) -> dict[str, Any]:
+    return {
+        "project_id": link.project_id,
+        "spec_id": link.spec_id,
+        "repo_slug": link.repo_slug,
+        "pr_number": link.pr_number,
+        "recorded_at": link.recorded_at,
     }
 
 

@@ -93,6 +93,11 @@ TFACTORY_MUTATION_TIMEOUT_S = float(os.getenv("TFACTORY_MUTATION_TIMEOUT_S", "1.
 # heartbeat is older than TFACTORY_STALE_AFTER_S.
 TFACTORY_HEARTBEAT_S = envint("TFACTORY_HEARTBEAT_S", "10")
 TFACTORY_STALE_AFTER_S = envint("TFACTORY_STALE_AFTER_S", "300")
+# Repositories TFactory clones itself (AIFactory's ingest with a git_url): https, ssh and
+# git always; file:// and host paths only when this is on (they read the host's disk).
+TFACTORY_GIT_ALLOW_FILE = envbool("TFACTORY_GIT_ALLOW_FILE", "False")
+# Where people reach this TFactory in a browser; links in tool answers point here.
+TFACTORY_PUBLIC_URL = os.getenv("TFACTORY_PUBLIC_URL", "http://localhost:8000").rstrip("/")
 
 TFACTORY_HOME.mkdir(parents=True, exist_ok=True)
 
