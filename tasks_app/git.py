@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -110,34 +111,37 @@ def remove_worktree(repo: Path, dest: Path) -> None:
         git(repo, "worktree", "remove", "--force", str(dest), check=False)
 
 
-# Remote transports TFactory may use for repositories it clones itself. `ext::` and
-# friends run commands; `file` reads the host's disk, so it is opt-in (tests, and hosts
-# where AIFactory and TFactory share a disk): TFACTORY_GIT_ALLOW_FILE.
-REMOTE_PROTOCOLS = ("https", "ssh", "git")
+# Transports TFactory may use for repositories it clones itself (TFACTORY_GIT_PROTOCOLS).
+# `ext::` and friends run commands and are never allowed; `file` (file:// URLs and host
+# paths) reads the host's disk, so it is only on where an operator lists it.
+KNOWN_PROTOCOLS = ("https", "ssh", "git", "http", "file")
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$")
 
 
-def url_problem(url: object, *, allow_file: bool = False) -> str | None:
-    """Why `url` cannot be cloned by TFactory, or None."""
+def url_problem(url: object, protocols: tuple[str, ...] | list[str]) -> str | None:
+    """Why `url` cannot be cloned by TFactory with these transports allowed, or None."""
     if not isinstance(url, str) or not url.strip():
         return "git_url is empty"
     if url.startswith("-") or any(c in url for c in "\0\n\r \t"):
         return f"git_url {url!r} is not a repository URL"
-    if _SCP_LIKE.match(url):  # git@github.com:owner/repo.git
-        return None
     parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme == "file" or (not scheme and url.startswith("/")):
-        if allow_file:
-            return None
-        return (
-            f"git_url {url!r} is a path on the TFactory host; local repositories are "
-            "accepted only when TFACTORY_GIT_ALLOW_FILE is on (or register the project "
-            "with its repo_path)"
+    scheme = "ssh" if _SCP_LIKE.match(url) else parts.scheme.lower()
+    if not scheme and url.startswith("/"):
+        scheme = "file"
+    if scheme not in KNOWN_PROTOCOLS:
+        return f"git_url {url!r} uses an unsupported transport; use one of " + ", ".join(
+            f"{p}://" for p in protocols
         )
-    if scheme not in REMOTE_PROTOCOLS and scheme != "http":
-        allowed = ", ".join(f"{p}://" for p in (*REMOTE_PROTOCOLS, "http"))
-        return f"git_url {url!r} uses an unsupported transport; use {allowed} or user@host:path"
+    if scheme not in protocols:
+        if scheme == "file":
+            return (
+                f"git_url {url!r} is a path on the TFactory host; local repositories are "
+                "cloned only when TFACTORY_GIT_PROTOCOLS includes file (or register the "
+                "project with its repo_path)"
+            )
+        return f"git_url {url!r}: the {scheme} transport is off here (TFACTORY_GIT_PROTOCOLS)"
+    if scheme == "file" or _SCP_LIKE.match(url):
+        return None
     # ssh://git@host names an account; anything else in the userinfo (a password, or an
     # https user name, where GitHub takes tokens) is a secret
     if parts.password or (parts.username and scheme in ("http", "https")):
@@ -151,14 +155,10 @@ def url_problem(url: object, *, allow_file: bool = False) -> str | None:
     return None
 
 
-def _protocol_config(allow_file: bool) -> tuple[str, ...]:
-    allowed = [*REMOTE_PROTOCOLS, "http"] + (["file"] if allow_file else [])
-    return tuple(x for p in allowed for x in ("-c", f"protocol.{p}.allow=always"))
-
-
-def _remote(args: tuple[str, ...], cwd: Path, allow_file: bool, timeout: float) -> None:
+def _remote(args: tuple[str, ...], cwd: Path, protocols: Sequence[str], timeout: float) -> None:
+    allow = tuple(x for p in protocols for x in ("-c", f"protocol.{p}.allow=always"))
     proc = subprocess.run(
-        ["git", *SAFE_CONFIG, *_protocol_config(allow_file), *args],
+        ["git", *SAFE_CONFIG, *allow, *args],
         cwd=cwd,
         capture_output=True,
         env=_env(),
@@ -169,18 +169,18 @@ def _remote(args: tuple[str, ...], cwd: Path, allow_file: bool, timeout: float) 
         raise GitError(err[-1] if err else f"git {args[0]} failed ({proc.returncode})")
 
 
-def clone_bare(url: str, dest: Path, *, allow_file: bool = False, timeout: float = 1800) -> None:
+def clone_bare(url: str, dest: Path, protocols: Sequence[str], *, timeout: float = 1800) -> None:
     """A bare clone whose branches are local branches (refs/heads/*), for worktrees."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    _remote(("clone", "--bare", "--quiet", "--", url, str(dest)), dest.parent, allow_file, timeout)
+    _remote(("clone", "--bare", "--quiet", "--", url, str(dest)), dest.parent, protocols, timeout)
 
 
-def fetch_all(repo: Path, *, allow_file: bool = False, timeout: float = 1800) -> None:
+def fetch_all(repo: Path, protocols: Sequence[str], *, timeout: float = 1800) -> None:
     """Bring a bare clone's branches level with its origin (deleted branches go too)."""
     _remote(
         ("-C", str(repo), "fetch", "--quiet", "--prune", "origin", "+refs/heads/*:refs/heads/*"),
         repo,
-        allow_file,
+        protocols,
         timeout,
     )
 

@@ -93,7 +93,9 @@ class Handover:
         allowed = {f for f in cls.__dataclass_fields__}
         unknown = sorted(set(payload) - allowed)
         if unknown:
-            raise HandoverError(f"unknown field(s) in the handover: {', '.join(unknown)}")
+            raise HandoverError(
+                f"unknown field(s) in the handover: {', '.join(unknown)}", unknown[0]
+            )
         for name in ("project_id", "spec_id", "branch"):
             if name not in payload:
                 raise HandoverError(f"the handover needs '{name}'", name)
@@ -166,10 +168,15 @@ def create_project(
     one (`git_url`) that TFactory clones for itself and fetches before each handover."""
     if problem := slug_problem(project_id, "project_id"):
         raise HandoverError(problem, "project_id")
+    for what, value in (("git_url", git_url), ("name", name), ("spec_root", spec_root)):
+        if not isinstance(value, str):
+            raise HandoverError(f"{what} must be text", what)
+    if repo_path is not None and not isinstance(repo_path, str | Path):
+        raise HandoverError("repo_path must be text", "repo_path")
     if bool(repo_path) == bool(git_url):
         raise HandoverError("give either repo_path or git_url", "repo_path")
-    if name and (not isinstance(name, str) or len(name) > 200):
-        raise HandoverError("name must be text of at most 200 characters", "name")
+    if len(name) > 200:
+        raise HandoverError("name must be at most 200 characters", "name")
     if problem := git.ref_problem(default_base_ref, "default_base_ref"):
         raise HandoverError(problem, "default_base_ref")
     if Project.objects.filter(pk=project_id).exists():
@@ -177,7 +184,10 @@ def create_project(
     if git_url:
         repo = _clone_for_project(project_id, git_url)
     else:
-        repo = Path(repo_path).expanduser()
+        try:
+            repo = Path(repo_path).expanduser()
+        except RuntimeError as exc:  # "~nosuchuser/x"
+            raise HandoverError(f"repository path {str(repo_path)!r}: {exc}", "repo_path") from exc
         if not repo.exists():
             raise HandoverError(f"repository path {str(repo)!r} does not exist", "repo_path")
         if not git.is_repository(repo):
@@ -202,14 +212,14 @@ def managed_repos_root() -> Path:
 
 
 def _clone_for_project(project_id: str, git_url: str) -> Path:
-    allow_file = settings.TFACTORY_GIT_ALLOW_FILE
-    if problem := git.url_problem(git_url, allow_file=allow_file):
+    protocols = settings.TFACTORY_GIT_PROTOCOLS
+    if problem := git.url_problem(git_url, protocols):
         raise HandoverError(problem, "git_url")
     dest = managed_repos_root() / f"{project_id}.git"
     # a clone is only put in place when complete: an interrupted one leaves no project
     partial = dest.with_name(f"{dest.name}.partial-{uuid.uuid4().hex[:8]}")
     try:
-        git.clone_bare(git_url, partial, allow_file=allow_file)
+        git.clone_bare(git_url, partial, protocols)
         if dest.exists():  # left by a project that was deleted: its clone is stale
             shutil.rmtree(dest)
         partial.rename(dest)
@@ -232,7 +242,7 @@ def refresh_project(project: Project) -> None:
     if not project.git_url:
         return
     try:
-        git.fetch_all(project.repo, allow_file=settings.TFACTORY_GIT_ALLOW_FILE)
+        git.fetch_all(project.repo, settings.TFACTORY_GIT_PROTOCOLS)
     except (git.GitError, OSError, subprocess.TimeoutExpired) as exc:
         raise HandoverError(
             f"could not fetch {project.git_url} for project {project.id!r}: {_one_line(exc)}",
@@ -334,7 +344,8 @@ def check_spec(handover: Handover, project: Project, *, local: bool = False) -> 
     if not spec_dir.is_dir():
         raise HandoverError(
             f"no AIFactory spec folder at {str(spec_dir)!r}; check project_id and spec_id, "
-            "or pass spec_file / spec_text for a repository without AIFactory",
+            f"or pass {'spec_file or ' if local else ''}spec_text for a repository without "
+            "AIFactory",
             "spec_id",
         )
     spec_md = spec_dir / "spec.md"
@@ -376,8 +387,8 @@ def check_handover(payload: Handover | dict[str, Any], *, local: bool = False) -
     project = Project.objects.filter(pk=handover.project_id).first()
     if project is None:
         raise HandoverError(
-            f"unknown project {handover.project_id!r}; create it first "
-            "(manage.py tfactory_run --repo PATH creates it)",
+            f"unknown project {handover.project_id!r}; register it first (the project_create "
+            "tool, POST /api/projects/, or manage.py tfactory_run --repo PATH)",
             "project_id",
         )
     refresh_project(project)
@@ -709,6 +720,7 @@ def task_summary(task: Task) -> dict[str, Any]:
         "created_at": task.created_at,
         "started_at": task.started_at,
         "finished_at": task.finished_at,
+        "updated_at": task.updated_at,
         "duration_s": task.duration_s,
         "workspace": task.workspace,
         "spec_folder": task.workspace,
@@ -780,15 +792,23 @@ def read_report(task_id: int | str, fmt: str = "json") -> dict[str, Any] | str:
 EVENTS_PAGE_MAX = 500
 
 
-def task_events(task_id: int | str, *, after: int = 0, limit: int = 100) -> dict[str, Any]:
-    """The task's events with ids above `after`, oldest first; `next_after` resumes."""
+def task_events(
+    task_id: int | str, *, after: int = 0, limit: int = 100, tail: bool = False
+) -> dict[str, Any]:
+    """The task's events with ids above `after`, oldest first; `next_after` resumes.
+    With `tail`, the last `limit` of them (a status glance at a long log)."""
     task = get_task(task_id)
     if isinstance(after, bool) or not isinstance(after, int) or after < 0:
         raise HandoverError("after must be a whole number from 0 (an event id)", "after")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= EVENTS_PAGE_MAX:
         raise HandoverError(f"limit must be a whole number from 1 to {EVENTS_PAGE_MAX}", "limit")
-    rows = list(task.events.filter(id__gt=after).order_by("id")[: limit + 1])
-    page = rows[:limit]
+    events = task.events.filter(id__gt=after)
+    if tail:
+        page = list(events.order_by("-id")[:limit])[::-1]
+        rows = page
+    else:
+        rows = list(events.order_by("id")[: limit + 1])
+        page = rows[:limit]
     return {
         "task_id": task.pk,
         "status": task.status,
@@ -895,7 +915,7 @@ def ingest_spec(payload: Any, *, enqueue: bool = True) -> Task:
     if unknown:
         raise HandoverError(f"unknown field(s): {', '.join(unknown)}", unknown[0])
     for name in ("project_id", "spec_id", "spec_text", "format"):
-        if name not in payload:
+        if payload.get(name) is None:
             raise HandoverError(f"'{name}' is required", name)
     for name in INGEST_FIELDS:
         value = payload.get(name)
@@ -922,6 +942,8 @@ def ingest_spec(payload: Any, *, enqueue: bool = True) -> Task:
         if not payload["spec_text"].strip():
             raise HandoverError("spec_text is empty", "spec_text")
         project = create_project(project_id, git_url=git_url)
+    elif git_url and (problem := git.url_problem(git_url, settings.TFACTORY_GIT_PROTOCOLS)):
+        raise HandoverError(problem, "git_url")
     elif git_url and project.git_url and git_url != project.git_url:
         raise ConflictError(
             f"project {project_id!r} is bound to {project.git_url}, not {git_url}", "git_url"

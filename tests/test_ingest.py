@@ -98,7 +98,7 @@ def test_ingest_for_an_unknown_project_without_git_url_changes_nothing(example, 
 def test_ingest_with_git_url_clones_the_repository_and_fetches_new_pushes(
     example, remote, settings, tf_home, tmp_path
 ):
-    settings.TFACTORY_GIT_ALLOW_FILE = True
+    settings.TFACTORY_GIT_PROTOCOLS = ["https", "ssh", "file"]
     task = services.ingest_spec(
         ingest(example, git_url=f"file://{remote}", source_branch=example["branch"]),
         enqueue=False,
@@ -129,7 +129,7 @@ def test_ingest_with_git_url_clones_the_repository_and_fetches_new_pushes(
 
 
 def test_git_urls_that_would_leak_or_run_things_are_refused(example, settings, tf_home):
-    settings.TFACTORY_GIT_ALLOW_FILE = False
+    settings.TFACTORY_GIT_PROTOCOLS = ["https", "ssh", "git"]
     cases = {
         "https://user:s3cret@github.example/o/r.git": "credentials",
         "ext::sh -c touch% /tmp/pwned": "not a repository URL",
@@ -144,14 +144,18 @@ def test_git_urls_that_would_leak_or_run_things_are_refused(example, settings, t
             services.ingest_spec(ingest(example, git_url=url), enqueue=False)
         assert err.value.field == "git_url"
         assert "s3cret" not in str(err.value)
-    assert tgit.url_problem("git@github.com:owner/repo.git") is None
-    assert tgit.url_problem("ssh://git@host/o/r") is None
+    allowed = ["https", "ssh", "git"]
+    assert tgit.url_problem("git@github.com:owner/repo.git", allowed) is None
+    assert tgit.url_problem("ssh://git@host/o/r", allowed) is None
+    assert tgit.url_problem("https://github.com/o/r", allowed) is None
+    assert "is off here" in tgit.url_problem("https://github.com/o/r", ["ssh"])
+    assert "is off here" in tgit.url_problem("git@github.com:o/r", ["https"])
     assert Project.objects.count() == 0
     assert not (tf_home / "repos").exists() or not any((tf_home / "repos").iterdir())
 
 
 def test_a_clone_that_fails_leaves_no_project_and_no_folder(example, settings, tf_home, tmp_path):
-    settings.TFACTORY_GIT_ALLOW_FILE = True
+    settings.TFACTORY_GIT_PROTOCOLS = ["https", "ssh", "file"]
     with pytest.raises(services.HandoverError, match="could not clone") as err:
         services.ingest_spec(
             ingest(example, git_url=f"file://{tmp_path}/missing.git"), enqueue=False
@@ -162,7 +166,7 @@ def test_a_clone_that_fails_leaves_no_project_and_no_folder(example, settings, t
 
 
 def test_a_project_bound_to_one_url_refuses_another(example, remote, settings):
-    settings.TFACTORY_GIT_ALLOW_FILE = True
+    settings.TFACTORY_GIT_PROTOCOLS = ["https", "ssh", "file"]
     services.create_project("billable", git_url=f"file://{remote}")
     with pytest.raises(services.ConflictError, match="is bound to"):
         services.ingest_spec(ingest(example, git_url="https://github.example/o/r"), enqueue=False)

@@ -161,6 +161,9 @@ def run_runner(repo: Path, job: dict, tmp_path: Path) -> dict:
         "PYTHONPATH": f"{repo}:{RUNNER_SIDE}",
         "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
+        # the project here has no pytest plugins; TFactory's own venv has several
+        # (schemathesis, hypothesis, anyio) whose import time would eat a tight budget
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
     }
     proc = subprocess.run(
         [sys.executable, "-m", "tfactory_mutrun", str(ctl), str(out)],

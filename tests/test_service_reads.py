@@ -106,6 +106,8 @@ def test_events_page_after_a_cursor_without_gaps_or_repeats(example):
     ids = list(task.events.order_by("id").values_list("id", flat=True))
     assert seen == ids
     assert services.task_events(task.pk, after=after)["events"] == []
+    tail = services.task_events(task.pk, limit=2, tail=True)
+    assert [e["id"] for e in tail["events"]] == ids[-2:] and tail["next_after"] == ids[-1]
     with pytest.raises(services.HandoverError):
         services.task_events(task.pk, after=-1)
     with pytest.raises(services.NotFoundError):

@@ -93,9 +93,11 @@ TFACTORY_MUTATION_TIMEOUT_S = float(os.getenv("TFACTORY_MUTATION_TIMEOUT_S", "1.
 # heartbeat is older than TFACTORY_STALE_AFTER_S.
 TFACTORY_HEARTBEAT_S = envint("TFACTORY_HEARTBEAT_S", "10")
 TFACTORY_STALE_AFTER_S = envint("TFACTORY_STALE_AFTER_S", "300")
-# Repositories TFactory clones itself (AIFactory's ingest with a git_url): https, ssh and
-# git always; file:// and host paths only when this is on (they read the host's disk).
-TFACTORY_GIT_ALLOW_FILE = envbool("TFACTORY_GIT_ALLOW_FILE", "False")
+# Transports for repositories TFactory clones itself (AIFactory's ingest with a git_url):
+# any of https, ssh, git, http, file. file (file:// and host paths) reads the host's disk.
+TFACTORY_GIT_PROTOCOLS = [
+    p.strip() for p in os.getenv("TFACTORY_GIT_PROTOCOLS", "https,ssh,git").split(",") if p.strip()
+]
 # Where people reach this TFactory in a browser; links in tool answers point here.
 TFACTORY_PUBLIC_URL = os.getenv("TFACTORY_PUBLIC_URL", "http://localhost:8000").rstrip("/")
 
@@ -125,6 +127,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
     "tasks_app",
     "agents_app",
     "findings_app",
@@ -192,6 +197,45 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = TFACTORY_HOME / "static"
+
+# The REST API (tasks_app/api): token auth ("Bearer <key>" or "Token <key>"; keys from
+# `manage.py api_token`), JSON in and out, one error body ({"detail", "errors"}) for all.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tasks_app.api.auth.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # report.md is served as text/markdown by its view itself; everything else is JSON
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["tasks_app.api.errors.JSONObjectParser"],
+    "EXCEPTION_HANDLER": "tasks_app.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # ?format= is the report endpoint's own parameter (json | md), not DRF's override
+    "URL_FORMAT_OVERRIDE": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "TFactory API",
+    "VERSION": "0.1.0",
+    "DESCRIPTION": (
+        "Hand a feature branch and its spec over, follow the task, read its report. "
+        "Authenticate with `Authorization: Bearer <token>` (`manage.py api_token --user NAME` "
+        "prints one). AIFactory's own contract is under /api/specs/. Errors are "
+        '`{"detail": "<sentence>", "errors": {"<field>": ["<sentence>"]}}`.'
+    ),
+    # the schema is public (it holds no data); it does not describe itself
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"SpecFormatEnum": "tasks_app.services.SPEC_FORMATS"},
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "tasks_app.api.serializers.closed_request_bodies",
+    ],
+    # path ids are slugs (tasks_app.models.SLUG_RE); settings cannot import the models
+    "PATH_CONVERTER_OVERRIDES": {
+        "slugid": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"},
+        "int": {"type": "integer", "minimum": 0},
+    },
+}
 
 # django-q2: each pipeline stage is one job. retry > timeout > longest stage, one
 # attempt only: a job that dies is not re-run blindly; the reaper fails its task.

@@ -1,6 +1,10 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("tasks_app.api.urls")),
 ]
+
+# unmatched URLs under /api/ answer with the API's JSON error body
+handler404 = "tasks_app.api.errors.not_found"
