@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -98,3 +102,41 @@ def start_example_task(example: dict, *, options: dict | None = None, sandbox: s
     if options:
         payload["options"] = options
     return services.start_task(payload, enqueue=False, sandbox=sandbox)
+
+
+@pytest.fixture
+def remote(example, tmp_path) -> Path:
+    """A bare repository standing in for the hosted one AIFactory pushed to."""
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "clone", "-q", "--bare", example["repo"], str(bare)], check=True)
+    return bare
+
+
+@contextmanager
+def qcluster(env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen]:
+    """A real `manage.py qcluster` worker process (env: what it needs to share the test's
+    database and home), stopped with its whole process group at the end."""
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield proc
+        finally:
+            stop_process_group(proc)
+
+
+def stop_process_group(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from io import StringIO
 from pathlib import Path
 
@@ -53,14 +52,6 @@ def api(token) -> Client:
 @pytest.fixture
 def project(example) -> Project:
     return services.create_project("billable", example["repo"])
-
-
-@pytest.fixture
-def remote(example, tmp_path) -> Path:
-    """A bare repository standing in for the hosted one AIFactory pushed to."""
-    bare = tmp_path / "remote.git"
-    subprocess.run(["git", "clone", "-q", "--bare", example["repo"], str(bare)], check=True)
-    return bare
 
 
 def post(client: Client, url: str, data: object = None, **kwargs):

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,7 +15,7 @@ from django.db import connection
 
 from tasks_app import services
 from tasks_app.models import Task
-from tests.conftest import ROOT, git
+from tests.conftest import git, qcluster
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -106,29 +103,13 @@ def test_a_worker_process_runs_the_queued_stages(example, tf_home, tmp_path):
         TFACTORY_WORKERS="1",
         SECRET_KEY=settings.SECRET_KEY,  # django-q2 signs queued jobs with it
     )
-    log = open(tmp_path / "qcluster.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "qcluster"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
+    with qcluster(env, tmp_path / "qcluster.log"):
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             task.refresh_from_db()
             if task.is_terminal:
                 break
             time.sleep(1)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
     assert task.status == Task.Status.DONE, (
         task.error,
         (tmp_path / "qcluster.log").read_text()[-3000:],

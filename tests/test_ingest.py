@@ -18,14 +18,6 @@ pytestmark = pytest.mark.django_db
 SPEC = "# Discounts\n\n## Acceptance Criteria\n\n### AC#1\n`normalize_code` upper-cases codes.\n"
 
 
-@pytest.fixture
-def remote(example, tmp_path) -> Path:
-    """A bare repository standing in for the hosted one AIFactory pushed to."""
-    bare = tmp_path / "remote.git"
-    subprocess.run(["git", "clone", "-q", "--bare", example["repo"], str(bare)], check=True)
-    return bare
-
-
 def ingest(example: dict, **fields) -> dict:
     payload = {
         "project_id": "billable",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 from tasks_app.models import Task
-from tests.conftest import ROOT
+from tests.conftest import ROOT, qcluster, stop_process_group
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -283,25 +282,7 @@ def test_a_worker_runs_the_handover_to_a_report(server_env, example, tmp_path):
         "# Spec\n\n## Acceptance Criteria\n\n"
         "### AC#1\n`normalize_code` upper-cases and strips codes.\n"
     )
-    worker_log = open(tmp_path / "qcluster.log", "w")
-    worker = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "qcluster"],
-        cwd=ROOT,
-        env={**os.environ, **server_env, "TFACTORY_HEARTBEAT_S": "2", "TFACTORY_WORKERS": "1"},
-        stdout=worker_log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-    def stop_worker() -> None:
-        if worker.poll() is not None:
-            return
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(timeout=30)
+    worker_env = {**server_env, "TFACTORY_HEARTBEAT_S": "2", "TFACTORY_WORKERS": "1"}
 
     async def body(client: Client):
         await call(client, "project_create", project_id="billable", repo_path=example["repo"])
@@ -326,16 +307,13 @@ def test_a_worker_runs_the_handover_to_a_report(server_env, example, tmp_path):
             await asyncio.sleep(1)
         md = await client.call_tool("report_get", {"task_id": task_id, "format": "md"})
         report = await call(client, "report_get", task_id=task_id, format="json")
-        await asyncio.to_thread(stop_worker)  # the rerun is only queued, not run
+        await asyncio.to_thread(stop_process_group, worker)  # the rerun is only queued
         rerun = await call(client, "task_rerun", task_id=task_id, lane="functional")
         latest = await call(client, "task_status", task_id=task_id, events=1)
         return status, seen, md, report, rerun, latest
 
-    try:
+    with qcluster(worker_env, tmp_path / "qcluster.log") as worker:
         status, seen, md, report, rerun, latest = serve(server_env, body)
-    finally:
-        stop_worker()
-        worker_log.close()
     log_tail = (tmp_path / "qcluster.log").read_text()[-3000:]
     assert status["status"] == "done", (status["error"], log_tail)
     assert any(m.startswith("task created for") for m in seen)
