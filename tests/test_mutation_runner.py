@@ -161,9 +161,6 @@ def run_runner(repo: Path, job: dict, tmp_path: Path) -> dict:
         "PYTHONPATH": f"{repo}:{RUNNER_SIDE}",
         "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
-        # the project here has no pytest plugins; TFactory's own venv has several
-        # (schemathesis, hypothesis, anyio) whose import time would eat a tight budget
-        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
     }
     proc = subprocess.run(
         [sys.executable, "-m", "tfactory_mutrun", str(ctl), str(out)],
@@ -298,6 +295,14 @@ def test_the_budget_leaves_the_rest_ignored(project, tmp_path):
     assert any(
         "budget" in r.get("statusReason", "") for r in res.values() if r["status"] == "Ignored"
     )
+
+
+def test_a_budget_spent_before_the_dry_run_leaves_mutants_ignored_not_uncovered(project, tmp_path):
+    # nothing is known about the tests: "no test covers it" would be a false statement
+    mutants = [as_job(find(project, ">", "<=")), as_job(find(project, "10", "11"))]
+    res = run_runner(project, job_for(project, mutants, budget_s=0.0), tmp_path)["mutants"]
+    assert {r["status"] for r in res.values()} == {"Ignored"}, res
+    assert all("budget" in r["statusReason"] for r in res.values())
 
 
 @pytest.mark.skipif(not Path("/usr/bin/bwrap").exists(), reason="needs bubblewrap")

@@ -400,6 +400,21 @@ class Runner:
         green = self.dry.get("green")
         return [t for t in mutant["tests"] if green is None or t in green]
 
+    def unselected(self, mutant: dict) -> dict:
+        """The result of a mutant none of whose tests passed unmutated: NoCoverage, or
+        Ignored when the dry run never measured some of them (the budget ran out first),
+        since nobody knows whether those would have run and caught it."""
+        measured = set(self.dry.get("tests", {})) | set(self.dry.get("not_collected", []))
+        if any(t not in measured for t in mutant["tests"]):
+            return {
+                "status": "Ignored",
+                "statusReason": "the lane's time budget ran out before its tests were measured",
+                "coveredBy": [],
+                "killedBy": [],
+                "testsCompleted": 0,
+            }
+        return _no_coverage(mutant)
+
     # the warm process: collect once, dry run, function-scope mutants --------------
 
     def warm(self) -> dict:
@@ -543,7 +558,7 @@ class Runner:
         for mid in mutant_ids:
             sel = self.selected(self.mutants[mid])
             if not sel:
-                self.record(mid, _no_coverage(self.mutants[mid]))
+                self.record(mid, self.unselected(self.mutants[mid]))
                 continue
             jobs.append((mid, self.timeout_for(sel, extra=collect_s) + 1.0))
         limits = dict(jobs)
@@ -700,7 +715,7 @@ def main(argv: list[str]) -> int:
     measured = {n: t["duration"] for n, t in runner.dry.get("tests", {}).items()}
     runner.durations = measured or runner.durations
     for mid in state.get("no_coverage", []):
-        runner.record(mid, _no_coverage(runner.mutants[mid]))
+        runner.record(mid, runner.unselected(runner.mutants[mid]))
     cold = [mid for mid, m in live.items() if m["scope"] != "function"] + state.get("cold", [])
     if "dry" in state:
         runner.cold(cold)
