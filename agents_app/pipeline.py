@@ -1,9 +1,10 @@
 """Runs the pipeline's stages: claim, heartbeat, run, hand over to the next stage.
 
-Planner -> generators -> executor -> evaluator -> triager (in model mode the evaluator
-may send the task back to the generators for a feedback round). Each stage is one durable job;
-the same `run_stage` serves the django-q2 workers and the foreground CLI. A stage gets a
-StageContext (the task, an `emit` callable, a cancel flag) and never imports views.
+Planner -> generators -> executor -> evaluator -> triager -> delivery (in model mode the
+evaluator may send the task back to the generators for a feedback round). Each stage is
+one durable job; the same `run_stage` serves the django-q2 workers and the foreground CLI.
+A stage gets a StageContext (the task, an `emit` callable, a cancel flag) and never
+imports views.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from tasks_app.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-STAGES = ("planning", "generating", "running", "evaluating", "triaging")
-ACTIVE = STAGES + ("delivering",)
+STAGES = ("planning", "generating", "running", "evaluating", "triaging", "delivering")
+ACTIVE = STAGES
 
 
 class Cancelled(Exception):
@@ -114,6 +115,7 @@ def set_lane(
 def _stage_function(stage: str) -> Callable[[StageContext], str | None]:
     from agents_app import evaluator, executor, planner, triager
     from agents_app.generators import functional
+    from tasks_app import delivery
 
     return {
         "planning": planner.run,
@@ -121,6 +123,7 @@ def _stage_function(stage: str) -> Callable[[StageContext], str | None]:
         "running": executor.run,
         "evaluating": evaluator.run,
         "triaging": triager.run,
+        "delivering": delivery.run,
     }[stage]
 
 

@@ -168,6 +168,8 @@ def build_report(task: Task) -> dict[str, Any]:
         "coverage": cov,
         "mutation": _mutation(mutation),
         "findings": [],
+        # what the delivering stage did (commit, push, PR comment); null until it ran
+        "delivery": _load(ws.runs / "delivery.json"),
         "usage": usage,
         "generation": {
             "mode": generation.get("mode", task.mode),
@@ -196,6 +198,12 @@ def build_report(task: Task) -> dict[str, Any]:
             "diff": "context/diff.patch",
             "mutation": "findings/mutation.json"
             if (ws.findings / "mutation.json").exists()
+            else None,
+            "tests_patch": "delivery/tests.patch"
+            if (ws.root / "delivery" / "tests.patch").exists()
+            else None,
+            "pr_comment": "delivery/pr_comment.md"
+            if (ws.root / "delivery" / "pr_comment.md").exists()
             else None,
         },
     }
@@ -384,9 +392,142 @@ def render_markdown(report: dict[str, Any]) -> str:
             out += [f"… and {mut['survivors_total'] - 30} more in {mut['report']}", ""]
     if cov and cov.get("uncovered_after") and cov["uncovered_after"] != "no lines":
         out += ["### Changed lines still uncovered", "", cov["uncovered_after"], ""]
+    if r.get("delivery"):
+        out += ["## Delivery", ""]
+        out += [f"- {line}" for line in delivery_lines(r["delivery"])]
+        out.append("")
     for note in r.get("notes", []):
         out += [f"_{note}_", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def delivery_lines(d: dict[str, Any]) -> list[str]:
+    """One line per delivery step: what happened, or why it did not."""
+    steps = d.get("steps") or {}
+    lines = []
+    if d.get("dry_run"):
+        lines.append(
+            "Dry run: nothing was committed, pushed or posted; the commit is in "
+            f"`{d.get('patch') or 'delivery/tests.patch'}` and the comment in "
+            f"`{d.get('comment_body') or 'delivery/pr_comment.md'}`"
+        )
+    for step, label in (("commit", "Commit"), ("push", "Push"), ("comment", "PR comment")):
+        if steps.get(step):
+            lines.append(f"{label}: {steps[step]}")
+    return lines
+
+
+def _md(text: str, n: int = 400) -> str:
+    """Free text for markdown: one line, no HTML (test output holds < and >), clipped."""
+    text = " ".join(str(text).split()).replace("<", "&lt;").replace(">", "&gt;")
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# GitHub takes at most 65,536 characters in a comment
+PR_COMMENT_MAX = 60_000
+PR_LIST_MAX = 40
+
+
+def render_pr_comment(report: dict[str, Any], mark: str) -> str:
+    """The pull-request comment: the report's summary, with the hidden marker that lets
+    the next run find and edit this comment instead of adding another."""
+    r = report
+    tests = r["tests"]
+    accepted = [t for t in tests if t["verdict"] == "accept"]
+    flagged = [t for t in tests if t["verdict"] == "flag"]
+    rejected = [t for t in tests if t["verdict"] == "reject"]
+    verified = sum(1 for c in r["criteria"] if c["status"] == "verified")
+    out = [
+        mark,
+        f"### TFactory: tests for `{r['spec_id']}`",
+        "",
+        f"Branch `{r['branch']}` at `{(r['head_sha'] or '')[:10]}` against `{r['base_ref']}` · "
+        f"mode {r['mode']} · task {r['task_id']}",
+        "",
+        f"- **Criteria verified:** {verified} of {len(r['criteria'])}",
+        f"- **Tests:** {len(accepted)} accepted, {len(rejected)} rejected, {len(flagged)} "
+        f"flagged (of {len(tests)} generated)",
+    ]
+    cov = r.get("coverage")
+    if cov:
+        out.append(
+            f"- **Changed-line coverage:** {_pct(cov['before']['line_pct'])} → "
+            f"{_pct(cov['after']['line_pct'])} of {cov['changed_lines']} lines; branches "
+            f"{_pct(cov['before']['branch_pct'])} → {_pct(cov['after']['branch_pct'])} of "
+            f"{cov['changed_branches']}"
+        )
+    mut = r.get("mutation")
+    lane = (r.get("lanes") or {}).get("mutation") or {}
+    if mut:
+        out.append(
+            f"- **Mutation score (changed lines):** {_pct(mut['before']['score'])} → "
+            f"{_pct(mut['after']['score'])} ({mut['tested']} mutant(s) tested, "
+            f"{mut['survivors_total']} surviving)"
+        )
+    elif lane.get("status"):
+        out.append(f"- **Mutation testing:** {lane['status']}")
+    findings = r.get("findings") or []
+    if findings:
+        out.append(f"- **Findings:** {len(findings)}")
+    delivery = r.get("delivery") or {}
+    if delivery.get("committed"):
+        pushed = " and pushed" if delivery.get("pushed") else ""
+        out.append(
+            f"- **Committed:** `{delivery['commit_sha'][:10]}` on `{delivery['branch']}` "
+            f"under `{delivery.get('test_dir')}`{pushed}"
+        )
+    elif delivery.get("commit_sha") and delivery.get("pushed"):
+        out.append(f"- **Pushed:** `{delivery['commit_sha'][:10]}` to `{delivery['branch']}`")
+    out.append("")
+
+    if flagged:
+        out += ["#### Possible bugs", "", "These tests fail on the branch in every run:", ""]
+        for t in flagged[:PR_LIST_MAX]:
+            out.append(f"- `{t['test_id'].split('/')[-1]}`: {_md('; '.join(t['reasons']))}")
+        out.append("")
+    if r["criteria"]:
+        out += ["#### Acceptance criteria", "", "| id | status | tests | criterion |"]
+        out.append("|---|---|---|---|")
+        for c in r["criteria"]:
+            text = _md(c["text"], 140).replace("|", "\\|")
+            out.append(f"| {c['label']} | {c['status']} | {len(c['tests'])} | {text} |")
+        out.append("")
+    if accepted:
+        out += [
+            f"<details><summary>Accepted tests ({len(accepted)})</summary>",
+            "",
+            "| test | target | lines added | mutants killed |",
+            "|---|---|---|---|",
+        ]
+        for t in accepted[:PR_LIST_MAX]:
+            killed = "-" if t["mutants_killed"] is None else t["mutants_killed"]
+            out.append(
+                f"| `{t['test_id'].split('/')[-1]}` | `{t['target'] or '-'}` | "
+                f"{t['lines_added']} | {killed} |"
+            )
+        out += ["", "</details>", ""]
+    if rejected:
+        out += [f"<details><summary>Rejected tests ({len(rejected)})</summary>", ""]
+        for t in rejected[:PR_LIST_MAX]:
+            out.append(f"- `{t['test_id'].split('/')[-1]}`: {_md('; '.join(t['reasons']))}")
+        if len(rejected) > PR_LIST_MAX:
+            out.append(f"- … and {len(rejected) - PR_LIST_MAX} more in report.md")
+        out += ["", "</details>", ""]
+    if findings:
+        out += ["#### Findings", "", "| severity | rule | where | message |", "|---|---|---|---|"]
+        for f in findings[:PR_LIST_MAX]:
+            where = f.get("file") or f.get("path") or "-"
+            if f.get("line"):
+                where = f"{where}:{f['line']}"
+            rule = f.get("rule_id") or f.get("rule") or f.get("tool") or "-"
+            message = _md(f.get("message") or f.get("title") or "", 200).replace("|", "\\|")
+            out.append(f"| {f.get('severity', '-')} | `{rule}` | `{where}` | {message} |")
+        out.append("")
+    out.append(f"<sub>TFactory task {r['task_id']} · the full report is report.md</sub>")
+    text = "\n".join(out) + "\n"
+    if len(text) > PR_COMMENT_MAX:
+        text = text[:PR_COMMENT_MAX] + "\n\n… (cut; the full report is report.md)\n"
+    return text
 
 
 def write_report(task: Task) -> dict[str, Any]:

@@ -200,3 +200,71 @@ def numstat(repo: Path, base_sha: str, head_sha: str) -> list[tuple[int | None, 
             (int(added) if added != "-" else None, int(deleted) if deleted != "-" else None, path)
         )
     return rows
+
+
+def checked_out_at(repo: Path, branch: str) -> list[Path]:
+    """The worktrees (the user's checkout among them) that have `branch` checked out."""
+    out = git(repo, "worktree", "list", "--porcelain", timeout=60)
+    paths, current = [], None
+    for line in out.splitlines():
+        if line.startswith("worktree "):
+            current = Path(line[len("worktree ") :])
+        elif line == f"branch refs/heads/{branch}" and current is not None:
+            paths.append(current)
+    return paths
+
+
+def remote_url(repo: Path, name: str) -> str | None:
+    """The URL `git push <name>` would push to (pushurl first), or None for no such remote."""
+    for key in (f"remote.{name}.pushurl", f"remote.{name}.url"):
+        proc = _run(repo, ("config", "--get", key), 60)
+        value = proc.stdout.decode(errors="replace").strip()
+        if proc.returncode == 0 and value:
+            return value
+    return None
+
+
+class PushRejected(GitError):
+    """The remote refused the push; the message says why (its hook's words included)."""
+
+
+def push(
+    repo: Path,
+    url: str,
+    sha: str,
+    branch: str,
+    protocols: Sequence[str],
+    *,
+    timeout: float = 600,
+) -> None:
+    """Push `sha` to `branch` at `url` — never forced, so the remote refuses to lose a
+    commit it has that `sha` does not (a non-fast-forward). Pushing to the URL, not to a
+    remote's name, runs no receive-pack command from the repository's configuration."""
+    allow = tuple(x for p in protocols for x in ("-c", f"protocol.{p}.allow=always"))
+    proc = subprocess.run(
+        ["git", *SAFE_CONFIG, *allow, "-C", str(repo), "push", "--porcelain",
+         "--", url, f"{sha}:refs/heads/{branch}"],
+        capture_output=True,
+        env=_env(),
+        timeout=timeout,
+    )  # fmt: skip
+    if proc.returncode == 0:
+        return
+    out = proc.stdout.decode("utf-8", errors="replace")
+    err = proc.stderr.decode("utf-8", errors="replace")
+    # porcelain: "!<TAB>from:to<TAB>[rejected] (non-fast-forward)"; a hook's own words
+    # come back on stderr as "remote: ..." lines
+    refused = [line.split("\t")[-1] for line in out.splitlines() if line.startswith("!")]
+    said = [
+        line[len("remote:") :].strip()
+        for line in err.splitlines()
+        if line.startswith("remote:") and line[len("remote:") :].strip()
+    ]
+    if refused:
+        reason = refused[0]
+        if said:
+            reason += ": " + " / ".join(said[:3])
+        raise PushRejected(reason)
+    lines = [line.strip() for line in err.splitlines() if line.strip()]
+    fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    raise GitError((fatal or lines or [f"git push failed ({proc.returncode})"])[0])

@@ -59,6 +59,8 @@ _OPTION_HELP = {
     "mutation": "run the mutation lane (default: on)",
     "offline": "use the offline engines even when a model is configured",
     "with_engines": "with a model configured, also run the offline engines",
+    "deliver": "commit, push and comment as the project is configured (default: on)",
+    "dry_run_delivery": "write the commit as a patch and the PR comment to files only",
 }
 # The options a handover may tune, with the service's own bounds; unknown keys are refused.
 HandoverOptions = create_model(

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import models
 from django.utils import timezone
 
@@ -35,6 +36,47 @@ def validate_slug(value: str) -> None:
         raise ValidationError(problem)
 
 
+def problem_with_test_dir(template: object, spec_id: str = "spec") -> str | None:
+    """Why a project's test folder (`{spec_id}` filled in) is not a safe path inside the
+    repository, or None. The accepted tests are committed there."""
+    if not isinstance(template, str) or not template.strip():
+        return "the test folder is empty; give a path inside the repository such as tests/tfactory"
+    path = template.replace("{spec_id}", spec_id)
+    if "{" in path or "}" in path:
+        return f"test folder {template!r}: the only placeholder is {{spec_id}}"
+    if path.startswith(("/", "~")) or "\\" in path or re.match(r"^[A-Za-z]:", path):
+        return f"test folder {template!r} is not a relative path inside the repository"
+    if any(ord(c) < 32 or c == "\x7f" for c in path):
+        return f"test folder {template!r} contains control characters"
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        return f"test folder {template!r} contains '..'; it must stay inside the repository"
+    if not parts:
+        return f"test folder {template!r} is the repository's root; name a folder in it"
+    if any(p.lower() == ".git" for p in parts):
+        return f"test folder {template!r} points into .git"
+    return None
+
+
+def validate_test_dir(value: str) -> None:
+    if problem := problem_with_test_dir(value):
+        raise ValidationError(problem)
+
+
+REPO_SLUG_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+
+
+def validate_repo_slug(value: str) -> None:
+    if value and (not REPO_SLUG_RE.match(value) or ".." in value):
+        raise ValidationError(f"{value!r} is not 'owner/name' as on GitHub")
+
+
+def validate_git_arg(value: str) -> None:
+    """A value TFactory passes to git (a remote, an author): no option, no line break."""
+    if value.startswith("-") or any(c in value for c in "\0\n\r<>"):
+        raise ValidationError(f"{value!r} may not start with '-' or contain <, > or line breaks")
+
+
 class Project(models.Model):
     id = models.CharField(primary_key=True, max_length=100, validators=[validate_slug])
     name = models.CharField(max_length=200, blank=True)
@@ -45,10 +87,54 @@ class Project(models.Model):
         blank=True,
         help_text="AIFactory workspaces root; empty means TFACTORY_AIFACTORY_ROOT",
     )
-    test_dir = models.CharField(max_length=300, default="tests/tfactory/{spec_id}")
+    test_dir = models.CharField(
+        max_length=300,
+        default="tests/tfactory/{spec_id}",
+        validators=[validate_test_dir],
+        help_text="Where the accepted tests are committed, relative to the repository",
+    )
     # Set when TFactory cloned the repository itself (AIFactory's ingest with a git_url):
     # repo_path is then TFactory's own bare clone, fetched before each handover.
     git_url = models.CharField(max_length=1000, blank=True)
+
+    # Delivery (tasks_app/delivery.py). Each side effect happens only where it is
+    # configured, and each can be switched off here; empty values mean the settings'.
+    commit_tests = models.BooleanField(
+        default=True, help_text="Commit the accepted tests on the feature branch"
+    )
+    push_remote = models.CharField(
+        max_length=1000,
+        blank=True,
+        validators=[validate_git_arg],
+        help_text="A remote of the repository (name or URL) the branch is pushed to after "
+        "the commit; empty: none, or origin for a repository TFactory cloned",
+    )
+    push_tests = models.BooleanField(
+        default=True, help_text="Push the commit when there is a remote to push to"
+    )
+    post_comment = models.BooleanField(
+        default=True, help_text="Post the report on the branch's pull request when one is found"
+    )
+    github_repo = models.CharField(
+        max_length=200,
+        blank=True,
+        validators=[validate_repo_slug],
+        help_text="owner/name on GitHub; empty: from the pull request AIFactory recorded, "
+        "or from the remote's URL",
+    )
+    github_api_url = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[URLValidator(schemes=["https", "http"])],
+        help_text="GitHub REST API base, e.g. https://ghe.example/api/v3; empty: "
+        "TFACTORY_GITHUB_API_URL",
+    )
+    commit_author_name = models.CharField(
+        max_length=200, blank=True, validators=[validate_git_arg], help_text="empty: the settings'"
+    )
+    commit_author_email = models.CharField(
+        max_length=200, blank=True, validators=[validate_git_arg], help_text="empty: the settings'"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -55,8 +55,10 @@ HANDOVER_OPTIONS: dict[str, tuple[int, int]] = {
     "mutation_max_mutants": (1, 100000),
     "feedback_rounds": (0, 5),
 }
-# on/off switches a handover may set
-HANDOVER_FLAGS = ("mutation", "offline", "with_engines")
+# on/off switches a handover may set; `deliver: false` skips delivery (no commit, push or
+# PR comment) and `dry_run_delivery: true` writes the patch and the comment instead. A
+# handover can only turn delivery down: what is pushed where is the project's setting.
+HANDOVER_FLAGS = ("mutation", "offline", "with_engines", "deliver", "dry_run_delivery")
 
 
 class HandoverError(ValueError):

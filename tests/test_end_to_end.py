@@ -56,6 +56,15 @@ def test_the_cli_runs_a_handover_to_a_report(example, capsys):
     # the accepted tests, as delivered, pass against the branch on their own
     accepted_dir = Path(task.workspace) / "tests" / "functional" / "accepted"
     assert sorted(p.name for p in accepted_dir.glob("*.py"))
+    # delivered: the accepted tests committed on the feature branch (no remote, no PR)
+    delivery = report["delivery"]
+    assert delivery["committed"] is True, delivery
+    assert git(repo, "rev-parse", example["branch"]).strip() == delivery["commit_sha"]
+    committed = git(repo, "show", "--name-only", "--format=", delivery["commit_sha"]).split()
+    assert sorted(Path(f).name for f in committed) == sorted(
+        p.name for p in accepted_dir.glob("*.py")
+    )
+    assert "delivery: Commit: " in out
     # the user's checkout was never touched and the worktree is gone
     assert git(repo, "branch", "--show-current").strip() == "main"
     assert git(repo, "status", "--porcelain") == ""
@@ -119,5 +128,5 @@ def test_a_worker_process_runs_the_queued_stages(example, tf_home, tmp_path):
             "stage", flat=True
         )
     )
-    assert stages == ["planning", "generating", "running", "evaluating", "triaging"]
+    assert stages == ["planning", "generating", "running", "evaluating", "triaging", "delivering"]
     assert (Path(task.workspace) / "report.json").exists()

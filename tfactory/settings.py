@@ -101,6 +101,23 @@ TFACTORY_GIT_PROTOCOLS = [
 # Where people reach this TFactory in a browser; links in tool answers point here.
 TFACTORY_PUBLIC_URL = os.getenv("TFACTORY_PUBLIC_URL", "http://localhost:8000").rstrip("/")
 
+# Delivery (tasks_app/delivery.py): the accepted tests are committed on the feature branch
+# by this author (a project may set its own), pushed where the project has a push remote,
+# and the report is posted on the branch's pull request through the GitHub REST API with
+# the token in the variable named here (never in a file, an argument or a log), or
+# through a logged-in `gh` when that variable is unset. TFACTORY_DELIVERY=false turns
+# the whole stage off for this installation.
+TFACTORY_DELIVERY = envbool("TFACTORY_DELIVERY", "True")
+TFACTORY_COMMIT_AUTHOR_NAME = os.getenv("TFACTORY_COMMIT_AUTHOR_NAME", "TFactory")
+TFACTORY_COMMIT_AUTHOR_EMAIL = os.getenv("TFACTORY_COMMIT_AUTHOR_EMAIL", "tfactory@localhost")
+TFACTORY_GITHUB_API_URL = os.getenv("TFACTORY_GITHUB_API_URL", "https://api.github.com")
+TFACTORY_GITHUB_TOKEN_ENV = os.getenv("TFACTORY_GITHUB_TOKEN_ENV", "GITHUB_TOKEN")
+TFACTORY_GITHUB_GH = envbool("TFACTORY_GITHUB_GH", "True")
+TFACTORY_GITHUB_TIMEOUT_S = float(os.getenv("TFACTORY_GITHUB_TIMEOUT_S", "20"))
+# server errors and timeouts are tried again this many times, waiting BACKOFF_S, 2x, 4x…
+TFACTORY_GITHUB_RETRIES = envint("TFACTORY_GITHUB_RETRIES", "2")
+TFACTORY_GITHUB_BACKOFF_S = float(os.getenv("TFACTORY_GITHUB_BACKOFF_S", "1.0"))
+
 TFACTORY_HOME.mkdir(parents=True, exist_ok=True)
 
 
@@ -120,6 +137,8 @@ DEBUG = envbool("DEBUG", "False")
 ALLOWED_HOSTS = [h for h in os.getenv("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h]
 
 INSTALLED_APPS = [
+    # daphne first: its runserver serves HTTP and the portal's websockets (ASGI)
+    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -127,6 +146,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+    "channels",
+    "django_htmx",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -137,12 +158,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 ROOT_URLCONF = "tfactory.urls"
@@ -163,6 +186,30 @@ TEMPLATES = [
 ]
 
 WSGI_APPLICATION = "tfactory.wsgi.application"
+ASGI_APPLICATION = "tfactory.asgi.application"
+
+# Live updates: with REDIS_URL a cross-process channel layer (channels_redis) carries a
+# nudge from the worker that wrote an event to the browsers watching its task; without
+# one, the portal's consumer polls the event table.
+REDIS_URL = os.getenv("REDIS_URL", "")
+CHANNEL_LAYERS = (
+    {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+    if REDIS_URL
+    else {}
+)
+# The consumer reads the table this often without a cross-process layer, and with one
+# this often in case a nudge was lost (a lost nudge delays rows by at most that).
+TFACTORY_LIVE_POLL_S = float(os.getenv("TFACTORY_LIVE_POLL_S", "0.25"))
+TFACTORY_LIVE_SAFETY_S = float(os.getenv("TFACTORY_LIVE_SAFETY_S", "5"))
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "tasks"
+LOGOUT_REDIRECT_URL = "login"
 
 if os.getenv("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
@@ -197,6 +244,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = TFACTORY_HOME / "static"
+# The portal's static files (its stylesheet and script, htmx from django-htmx, the
+# admin's) are served by whitenoise under daphne. It finds them where they live, as
+# runserver does, so a checkout serves them without collectstatic; plain (not manifest)
+# storage, so {% static %} needs no collected manifest either.
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns at start-up when it is missing
 
 # The REST API (tasks_app/api): token auth ("Bearer <key>" or "Token <key>"; keys from
 # `manage.py api_token`), JSON in and out, one error body ({"detail", "errors"}) for all.

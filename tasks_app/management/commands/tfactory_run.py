@@ -14,6 +14,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from agents_app import pipeline
+from agents_app.triager import delivery_lines
 from tasks_app import services
 from tasks_app.events import add_listener, remove_listener
 from tasks_app.models import Project, Task, TaskEvent
@@ -68,6 +69,18 @@ class Command(BaseCommand):
             action="store_true",
             help="with a model configured, run the offline engines beside it",
         )
+        delivery = parser.add_mutually_exclusive_group()
+        delivery.add_argument(
+            "--no-deliver",
+            action="store_true",
+            help="no commit, push or pull-request comment for this run",
+        )
+        delivery.add_argument(
+            "--dry-run-delivery",
+            action="store_true",
+            help="write delivery/tests.patch and delivery/pr_comment.md instead of committing, "
+            "pushing and posting",
+        )
         parser.add_argument("--json", action="store_true", help="print report.json at the end")
         parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -97,6 +110,10 @@ class Command(BaseCommand):
                 options["offline"] = True
             if opts["with_engines"]:
                 options["with_engines"] = True
+            if opts["no_deliver"]:
+                options["deliver"] = False
+            if opts["dry_run_delivery"]:
+                options["dry_run_delivery"] = True
             handover = services.Handover(
                 project_id=opts["project"],
                 spec_id=opts["spec"],
@@ -196,6 +213,8 @@ class Command(BaseCommand):
             )
         if report.get("partial"):
             w(f"partial result: {report['partial']}")
+        for line in delivery_lines(report.get("delivery") or {}):
+            w(f"delivery: {line}")
         crit = report.get("criteria", [])
         if crit:
             verified = sum(1 for c in crit if c["status"] == "verified")
