@@ -8,6 +8,7 @@ with SIGKILL. Skipped, with the reason, only when no Docker daemon answers.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import json
 import os
 import shutil
@@ -313,7 +314,14 @@ def bridge_gateway(client) -> str | None:
         config = client.api.inspect_network("bridge")["IPAM"]["Config"]
     except Exception:  # noqa: BLE001
         return None
-    return next((c["Gateway"] for c in config if c.get("Gateway")), None)
+    for c in config or []:
+        if c.get("Gateway"):
+            return c["Gateway"]
+        # newer daemons leave the default bridge's gateway out of IPAM; it is the subnet's
+        # first address (docker0's)
+        if c.get("Subnet") and ":" not in c["Subnet"]:
+            return str(next(ipaddress.ip_network(c["Subnet"]).hosts()))
+    return None
 
 
 def test_network_is_off(sandbox, work, listener, client):
