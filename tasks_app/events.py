@@ -2,7 +2,8 @@
 
 Rows are the source of truth (the portal and API read them after a cursor); each line
 is also appended to logs/<stage>.log in the task's folder for people and agents.
-Secrets are redacted before anything is stored.
+Secrets are redacted before anything is stored. After the row commits, a nudge goes to
+the task's Channels group (tasks_app/live.py) so the portal's websocket sends it at once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from tasks_app import live
 from tasks_app.models import Task, TaskEvent
 
 Listener = Callable[[TaskEvent], None]
@@ -68,6 +70,8 @@ def emit_event(
     event = TaskEvent.objects.create(
         task_id=task_id, kind=kind, level=level, stage=stage, message=message, data=data or {}
     )
+    # the portal's watchers read the row after it commits; the nudge only wakes them
+    live.nudge(task_id, event.pk)
     workspace = (
         task.workspace
         if isinstance(task, Task)
