@@ -26,5 +26,6 @@ class PlanSubtaskAdmin(admin.ModelAdmin):
 @admin.register(GeneratedTest)
 class GeneratedTestAdmin(admin.ModelAdmin):
     list_display = ("test_id", "task", "lane", "engine", "verdict", "runs_passed", "lines_added")
-    list_filter = ("verdict", "lane", "engine")
-    search_fields = ("test_id", "target", "code")
+    list_filter = ("verdict", "lane", "engine", "task__project")
+    search_fields = ("test_id", "target", "code", "=task__id")
+    list_select_related = ("task",)

@@ -701,7 +701,7 @@ def rerun_lane(task_id: int | str, lane: str, *, enqueue: bool = True) -> Task:
 
 def task_url(task: Task) -> str:
     """Where a person watches the task in a browser."""
-    return f"{settings.TFACTORY_PUBLIC_URL}/admin/tasks_app/task/{task.pk}/change/"
+    return f"{settings.TFACTORY_PUBLIC_URL}/tasks/{task.pk}/"
 
 
 def task_summary(task: Task) -> dict[str, Any]:

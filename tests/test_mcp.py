@@ -158,7 +158,7 @@ def test_preview_writes_nothing_and_confirm_queues_the_task(server_env, example)
     assert created["task_id"] == task.pk and created["status"] == "pending"
     assert created["spec_folder"] == task.workspace == preview["spec_folder"]
     assert Path(task.workspace, "task.md").is_file()
-    assert created["portal_url"].endswith(f"/{task.pk}/change/")
+    assert created["portal_url"].endswith(f"/tasks/{task.pk}/")
     assert isinstance(created["created_at"], str) and "T" in created["created_at"]  # ISO
     assert task.queued_stage == "planning"  # queued for a worker; nothing ran in the call
     assert r["again"].startswith(f"spec_id: task {task.pk} for billable/")

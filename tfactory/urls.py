@@ -4,6 +4,9 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("tasks_app.api.urls")),
+    # login, logout, password change (templates/registration/)
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("tasks_app.urls")),
 ]
 
 # unmatched URLs under /api/ answer with the API's JSON error body
