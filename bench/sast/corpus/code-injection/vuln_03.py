@@ -1,0 +1,5 @@
+from flask import request
+
+
+def compute():
+    return str(eval(request.form["formula"]))

@@ -1,0 +1,6 @@
+import subprocess
+
+
+def ping(request):
+    host = request.args.get("host")
+    return subprocess.check_output(["ping", "-c", "1", host])

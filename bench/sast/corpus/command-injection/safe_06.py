@@ -1,0 +1,4 @@
+def describe(command):
+    text = "would run: " + command
+    print(text)
+    return text

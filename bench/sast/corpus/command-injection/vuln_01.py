@@ -1,0 +1,5 @@
+import os
+
+
+def archive(folder):
+    os.system("tar czf backup.tgz " + folder)

@@ -1,0 +1,5 @@
+import subprocess
+
+
+def convert(src, dest):
+    subprocess.run(f"convert {src} {dest}", shell=True, check=True)

@@ -1,0 +1,5 @@
+import json
+
+
+def load_session(blob):
+    return json.loads(blob)

@@ -1,0 +1,5 @@
+import pickle
+
+
+def save_session(state):
+    return pickle.dumps(state)

@@ -1,0 +1,5 @@
+import yaml
+
+
+def dump_config(config):
+    return yaml.safe_dump(config)

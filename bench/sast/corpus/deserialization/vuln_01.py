@@ -1,0 +1,5 @@
+import pickle
+
+
+def load_session(blob):
+    return pickle.loads(blob)

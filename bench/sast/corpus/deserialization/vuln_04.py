@@ -1,0 +1,5 @@
+import marshal
+
+
+def load_code(data):
+    return marshal.loads(data)

@@ -1,0 +1,5 @@
+import shelve
+
+
+def open_store(path):
+    return shelve.open(path)

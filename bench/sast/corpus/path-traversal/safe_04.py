@@ -1,0 +1,3 @@
+def load_config(path):
+    with open(path) as fh:
+        return fh.read()

@@ -1,0 +1,8 @@
+from django.db import connection
+
+
+def search(request):
+    term = request.GET.get("q", "")
+    with connection.cursor() as cur:
+        cur.execute("SELECT title FROM posts WHERE title LIKE %s", ["%" + term + "%"])
+        return cur.fetchall()

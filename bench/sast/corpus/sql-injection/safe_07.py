@@ -1,0 +1,4 @@
+def message(name):
+    greeting = "Hello, %s" % name
+    print(greeting)
+    return greeting

@@ -1,0 +1,5 @@
+from sqlalchemy import text
+
+
+def by_status(session, status):
+    return session.execute(text("SELECT * FROM jobs WHERE status = '" + status + "'")).all()

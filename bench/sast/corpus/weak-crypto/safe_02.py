@@ -1,0 +1,5 @@
+import hashlib
+
+
+def sign(payload):
+    return hashlib.sha256(payload).hexdigest()
