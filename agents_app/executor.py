@@ -244,11 +244,26 @@ def existing_test_paths(repo: Path, analysis: dict[str, Any]) -> list[str]:
     return dirs or []
 
 
-def run(ctx: StageContext) -> None:
-    from agents_app.generators.functional import build_runtime
+def run(ctx: StageContext) -> str | None:
+    from agents_app import security
+    from agents_app.generators import functional
 
     task = ctx.task
-    rt = build_runtime(ctx)
+    rerun = ctx.option("rerun_lane", "")
+    if rerun in security.LANES:
+        # that lane alone: the candidates' runs and verdicts stand
+        security.run_lanes(ctx, only=rerun)
+        return "triaging"
+    if not functional.enabled(ctx):
+        if not rerun:
+            security.run_lanes(ctx)
+        ctx.set_lane("mutation", "skipped", "no generated tests (the functional lane is off)")
+        return "triaging"
+    rt = functional.build_runtime(ctx)
+    if not rerun:
+        # first: they are quick and do not depend on the tests; a rerun of the functional
+        # or the mutation lane leaves their results as they were
+        security.run_lanes(ctx, installed=getattr(rt.project_env, "installed", None))
     tests = list(GeneratedTest.objects.filter(task=task))
     files = sorted({t.file for t in tests})
     repo, cand_dir = fresh_repo(ctx, rt, files)
@@ -324,6 +339,7 @@ def run(ctx: StageContext) -> None:
         },
     )
     run_mutation_lane(ctx, rt, plan, tests, files, existing, baseline, cand_data, no_addopts)
+    return None
 
 
 def run_mutation_lane(

@@ -13,8 +13,14 @@ class LanguageTools:
     test_framework: str
     # functional lane, offline: engines in the order they run
     functional_engines: tuple[str, ...]
-    # tool environments TFactory builds for this language
+    # tool environments TFactory builds for this language (baked into the runner image)
     tool_envs: tuple[str, ...]
+    # security lanes: SAST tools (run on the host: they execute no project code), secret
+    # scanners, the OSV ecosystem of the dependencies, and host-only tool environments
+    sast_tools: tuple[str, ...] = ()
+    secret_tools: tuple[str, ...] = ()
+    dependency_ecosystem: str = ""
+    host_tool_envs: tuple[str, ...] = ()
 
 
 REGISTRY: dict[str, LanguageTools] = {
@@ -23,6 +29,10 @@ REGISTRY: dict[str, LanguageTools] = {
         test_framework="pytest",
         functional_engines=("pynguin", "crosshair"),
         tool_envs=("pynguin", "crosshair"),
+        sast_tools=("bandit", "semgrep"),
+        secret_tools=("detect-secrets", "tfactory-secrets"),
+        dependency_ecosystem="PyPI",
+        host_tool_envs=("semgrep",),
     ),
 }
 

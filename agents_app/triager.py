@@ -7,6 +7,7 @@ reads only what exists, so a failure still leaves a report that says what happen
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from agents_app.pipeline import StageContext
 from tasks_app.events import redact
 from tasks_app.models import Task
 from tasks_app.workspace import Workspace, read_json, write_json, write_text
+
+log = logging.getLogger(__name__)
 
 OFFLINE_NOTE = (
     "Offline engines (Pynguin, CrossHair) write regression tests from the implementation: "
@@ -133,11 +136,19 @@ def build_report(task: Task) -> dict[str, Any]:
             **{
                 k: v
                 for k, v in entry.items()
-                if k in ("accepted", "rejected", "flagged", "score_before", "score_after")
+                if k
+                in ("accepted", "rejected", "flagged", "score_before", "score_after", "findings")
             },
         }
     if generation and "functional" in lanes:
         lanes["functional"]["engines"] = generation.get("engines", [])
+
+    from findings_app.collect import report_part
+
+    security = report_part(task)
+    for lane, extra in security.pop("security_lanes").items():
+        if lane in lanes:
+            lanes[lane].update(extra)
 
     sandbox = dict(task.sandbox or {})
     usage = {
@@ -167,7 +178,7 @@ def build_report(task: Task) -> dict[str, Any]:
         "tests": test_entries,
         "coverage": cov,
         "mutation": _mutation(mutation),
-        "findings": [],
+        **security,
         # what the delivering stage did (commit, push, PR comment); null until it ran
         "delivery": _load(ws.runs / "delivery.json"),
         "usage": usage,
@@ -199,6 +210,7 @@ def build_report(task: Task) -> dict[str, Any]:
             "mutation": "findings/mutation.json"
             if (ws.findings / "mutation.json").exists()
             else None,
+            "findings_sarif": security["findings_summary"]["sarif"],
             "tests_patch": "delivery/tests.patch"
             if (ws.root / "delivery" / "tests.patch").exists()
             else None,
@@ -293,6 +305,10 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"- Mutation testing: {lane['status']}"
             + (f" — {lane['summary']}" if lane.get("summary") else "")
         )
+    if r.get("findings_summary") is not None and any(
+        lane in r["lanes"] for lane in ("sast", "deps", "secrets")
+    ):
+        out.append(f"- Findings: {findings_line(r)}")
     if sb.get("backend"):
         out.append(f"- Sandbox: {sb['backend']}")
     usage = r.get("usage") or {}
@@ -312,6 +328,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             for reason in t["reasons"]:
                 out.append(f"  - {reason}")
         out.append("")
+
+    out += findings_markdown(r)
 
     if r["criteria"]:
         out += [
@@ -401,6 +419,108 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+
+
+def findings_line(r: dict[str, Any]) -> str:
+    """One line: how many findings are open, how severe, what the branch brought."""
+    s = r.get("findings_summary") or {}
+    if not s.get("total") and not s.get("fixed"):
+        return "none"
+    by = s.get("by_severity") or {}
+    parts = [f"{by[k]} {k}" for k in SEVERITY_ORDER if by.get(k)]
+    text = f"{s.get('open', 0)} open" + (f" ({', '.join(parts)})" if parts else "")
+    if s.get("open"):
+        text += f", {s.get('introduced', 0)} introduced by the branch"
+    if s.get("suppressed"):
+        text += f"; {s['suppressed']} triaged away (false positive or accepted risk)"
+    if s.get("fixed"):
+        text += f"; {s['fixed']} fixed since task {s.get('compared_with')}"
+    return text
+
+
+def _where(f: dict[str, Any]) -> str:
+    if f.get("component"):
+        where = f"{f['component']} {f.get('version') or ''}".strip()
+        return where + (f" ({f['file']}:{f['line']})" if f.get("file") and f.get("line") else "")
+    where = f.get("file") or "-"
+    if f.get("line"):
+        where += f":{f['line']}"
+    if f.get("commit"):
+        where += f" @ {f['commit'][:10]}"
+    return where
+
+
+def findings_markdown(r: dict[str, Any]) -> list[str]:
+    findings = r.get("findings") or []
+    out: list[str] = []
+    open_ = [f for f in findings if f["triage"]["state"] == "open"]
+    suppressed = [f for f in findings if f["triage"]["state"] != "open"]
+    if open_:
+        out += [
+            "## Findings",
+            "",
+            "Ranked by severity, then confidence. *branch*: the feature branch brought it in; "
+            "*base*: it was already there.",
+            "",
+            "| # | severity | confidence | lane | finding | where | found by | origin |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for f in open_:
+            title = _md(f["title"], 160).replace("|", "\\|")
+            if f.get("component"):
+                fixed = ", ".join(f.get("fixed_versions") or []) or "none published"
+                title += f" — fixed in {fixed}"
+            origin = {True: "branch", False: "base"}.get(f.get("introduced"), "?")
+            if f.get("comparison") == "unchanged":
+                origin += ", seen before"
+            tools = ", ".join(sorted({t["tool"] for t in f["tools"]}))
+            out.append(
+                f"| {f['rank']} | {f['severity']} | {f['confidence']} | {f['lane']} | {title} | "
+                f"`{_where(f)}` | {tools} | {origin} |"
+            )
+        out.append("")
+        for f in open_:
+            if f.get("snippet"):
+                out += [f"**{f['rank']}.** `{_where(f)}` — {_md(f['description'], 300)}", ""]
+                out += ["```", f["snippet"].replace("```", "ʼʼʼ"), "```", ""]
+    if suppressed:
+        out += ["### Triaged", ""]
+        for f in suppressed:
+            note = f" — {_md(f['triage']['note'], 200)}" if f["triage"].get("note") else ""
+            state = f["triage"]["state"].replace("_", " ")
+            out.append(f"- {state}: {_md(f['title'], 160)} (`{_where(f)}`){note}")
+        out.append("")
+    fixed = r.get("findings_fixed") or []
+    if fixed:
+        s = r.get("findings_summary") or {}
+        out += [f"### Fixed since task {s.get('compared_with')}", ""]
+        for f in fixed:
+            out.append(f"- {f['severity']}: {_md(f['title'], 160)} (`{_where(f)}`)")
+        out.append("")
+    source = ((r.get("lanes") or {}).get("deps") or {}).get("source") or {}
+    if source.get("source") == "offline":
+        credit = source.get("title") or source["database"]
+        if source.get("license"):
+            credit += f" ({source['license']})"
+        out += [
+            f"_Dependency advisories: {credit}, advisories up to "
+            f"{source.get('snapshot') or 'an unknown date'}; later ones are not in it._",
+            "",
+        ]
+    elif source.get("source") == "api":
+        out += [f"_Dependency advisories: the OSV API at {source['url']}._", ""]
+    unchecked = ((r.get("lanes") or {}).get("deps") or {}).get("unchecked") or []
+    if unchecked:
+        out += ["### Dependencies not checked", ""]
+        for u in unchecked:
+            out.append(
+                f"- `{u['name']}` {u.get('specifier') or ''} ({u['file']}): {_md(u['why'], 300)}"
+            )
+        out.append("")
+    return out
+
+
 def delivery_lines(d: dict[str, Any]) -> list[str]:
     """One line per delivery step: what happened, or why it did not."""
     steps = d.get("steps") or {}
@@ -466,9 +586,13 @@ def render_pr_comment(report: dict[str, Any], mark: str) -> str:
         )
     elif lane.get("status"):
         out.append(f"- **Mutation testing:** {lane['status']}")
-    findings = r.get("findings") or []
-    if findings:
-        out.append(f"- **Findings:** {len(findings)}")
+    findings = [
+        f for f in r.get("findings") or [] if (f.get("triage") or {}).get("state", "open") == "open"
+    ]
+    if r.get("findings_summary") is not None and any(
+        lane in (r.get("lanes") or {}) for lane in ("sast", "deps", "secrets")
+    ):
+        out.append(f"- **Findings:** {findings_line(r)}")
     delivery = r.get("delivery") or {}
     if delivery.get("committed"):
         pushed = " and pushed" if delivery.get("pushed") else ""
@@ -514,14 +638,21 @@ def render_pr_comment(report: dict[str, Any], mark: str) -> str:
             out.append(f"- … and {len(rejected) - PR_LIST_MAX} more in report.md")
         out += ["", "</details>", ""]
     if findings:
-        out += ["#### Findings", "", "| severity | rule | where | message |", "|---|---|---|---|"]
+        out += ["#### Findings", "", "| severity | rule | where | finding | origin |",
+                "|---|---|---|---|---|"]  # fmt: skip
         for f in findings[:PR_LIST_MAX]:
-            where = f.get("file") or f.get("path") or "-"
-            if f.get("line"):
-                where = f"{where}:{f['line']}"
-            rule = f.get("rule_id") or f.get("rule") or f.get("tool") or "-"
-            message = _md(f.get("message") or f.get("title") or "", 200).replace("|", "\\|")
-            out.append(f"| {f.get('severity', '-')} | `{rule}` | `{where}` | {message} |")
+            rule = f.get("rule_id") or f.get("tool") or "-"
+            message = _md(f.get("title") or "", 200).replace("|", "\\|")
+            if f.get("component"):
+                message += (
+                    f" — fixed in {', '.join(f.get('fixed_versions') or []) or 'no release yet'}"
+                )
+            origin = {True: "branch", False: "base"}.get(f.get("introduced"), "?")
+            out.append(
+                f"| {f.get('severity', '-')} | `{rule}` | `{_where(f)}` | {message} | {origin} |"
+            )
+        if len(findings) > PR_LIST_MAX:
+            out.append(f"| | | | … and {len(findings) - PR_LIST_MAX} more in report.md | |")
         out.append("")
     out.append(f"<sub>TFactory task {r['task_id']} · the full report is report.md</sub>")
     text = "\n".join(out) + "\n"
@@ -532,6 +663,13 @@ def render_pr_comment(report: dict[str, Any], mark: str) -> str:
 
 def write_report(task: Task) -> dict[str, Any]:
     task.refresh_from_db()
+    from findings_app.collect import collect
+
+    try:
+        # whatever the security lanes finished goes into the findings, however the task ends
+        collect(task)
+    except Exception:
+        log.exception("could not collect the findings of task %s", task.pk)
     report = build_report(task)
     ws = Workspace(task.workspace_path)
     # engine logs and test messages can echo anything; no secret reaches a report

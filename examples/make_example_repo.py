@@ -38,6 +38,7 @@ AUTHOR_NAME = "Billable Dev"
 AUTHOR_EMAIL = "dev@billable.example"
 BASE_DATE = "2025-01-06T09:00:00+00:00"
 FEATURE_DATE = "2025-01-08T16:30:00+00:00"
+PLANTED_DATE = "2025-01-09T11:00:00+00:00"
 
 SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 IGNORED = shutil.ignore_patterns(
@@ -127,7 +128,8 @@ def build(
     spec_id: str | None = None,
     project_id: str | None = None,
     aifactory_root: Path | None = None,
-) -> dict[str, str]:
+    planted: bool = False,
+) -> dict:
     """Build the example repository at ``dest`` and return what the script prints."""
     example_dir = EXAMPLES_DIR / example
     base_dir, overlay_dir = example_dir / "base", example_dir / "feature"
@@ -166,10 +168,10 @@ def build(
     head_sha = _commit_all(dest, f"{title}\n\nSpec: {spec_id}", FEATURE_DATE)
     _git(dest, "checkout", "--quiet", BASE_REF)
 
-    spec_out = spec_dir
-    if aifactory_root is not None:
-        spec_out = aifactory_root.expanduser().resolve() / project_id / "specs" / spec_id
-        shutil.copytree(spec_dir, spec_out, dirs_exist_ok=True, ignore=IGNORED)
+    spec_out = _copy_spec(spec_dir, aifactory_root, project_id)
+    extra = {}
+    if planted:
+        extra["planted"] = _planted_branch(example_dir, dest, aifactory_root, project_id)
 
     return {
         "repo": str(dest),
@@ -179,6 +181,40 @@ def build(
         "project_id": project_id,
         "spec_dir": str(spec_out),
         "base_sha": base_sha,
+        "head_sha": head_sha,
+        **extra,
+    }
+
+
+def _copy_spec(spec_dir: Path, aifactory_root: Path | None, project_id: str) -> Path:
+    if aifactory_root is None:
+        return spec_dir
+    spec_out = aifactory_root.expanduser().resolve() / project_id / "specs" / spec_dir.name
+    shutil.copytree(spec_dir, spec_out, dirs_exist_ok=True, ignore=IGNORED)
+    return spec_out
+
+
+def _planted_branch(
+    example_dir: Path, dest: Path, aifactory_root: Path | None, project_id: str
+) -> dict[str, str]:
+    """The example's second feature branch, off main, with planted security problems
+    (``<example>/planted/``: ``files/`` over main, and its spec)."""
+    planted = example_dir / "planted"
+    if not (planted / "files").is_dir():
+        raise ExampleError(f"{example_dir.name!r} has no planted branch ({planted}/files)")
+    spec_dir = _find_spec(planted, None)
+    slug = re.sub(r"^\d+-", "", spec_dir.name)
+    branch = f"feature/{slug}"
+    _git(dest, "checkout", "--quiet", "-b", branch, BASE_REF, date=PLANTED_DATE)
+    shutil.copytree(planted / "files", dest, dirs_exist_ok=True, ignore=IGNORED)
+    title = (spec_dir / "spec.md").read_text(encoding="utf-8").splitlines()[0]
+    title = title.removeprefix("#").strip().removeprefix("Specification:").strip()
+    head_sha = _commit_all(dest, f"{title}\n\nSpec: {spec_dir.name}", PLANTED_DATE)
+    _git(dest, "checkout", "--quiet", BASE_REF)
+    return {
+        "branch": branch,
+        "spec_id": spec_dir.name,
+        "spec_dir": str(_copy_spec(spec_dir, aifactory_root, project_id)),
         "head_sha": head_sha,
     }
 
@@ -201,6 +237,12 @@ def main(argv: list[str] | None = None) -> int:
         help="also copy the spec to DIR/<project_id>/specs/<spec_id>/, like AIFactory stores it",
     )
     parser.add_argument("--project-id", help="project id (default: the example name)")
+    parser.add_argument(
+        "--planted",
+        action="store_true",
+        help="also build the example's branch with planted security problems "
+        '(<example>/planted/), reported under "planted"',
+    )
     args = parser.parse_args(argv)
     try:
         result = build(
@@ -209,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             spec_id=args.spec_id,
             project_id=args.project_id,
             aifactory_root=args.aifactory_root,
+            planted=args.planted,
         )
     except ExampleError as exc:
         print(f"make_example_repo: {exc}", file=sys.stderr)

@@ -98,6 +98,62 @@ def diff(repo: Path, base_sha: str, head_sha: str) -> bytes:
     return proc.stdout
 
 
+def tree_files(repo: Path, sha: str) -> dict[str, str]:
+    """Every file of a commit's tree: path -> git mode (100644, 100755, 120000 for a
+    link, 160000 for a submodule)."""
+    out = _run(repo, ("ls-tree", "-r", "-z", "--full-tree", sha), 300)
+    if out.returncode != 0:
+        raise GitError(f"git ls-tree {sha}: {out.stderr.decode(errors='replace').strip()}")
+    files = {}
+    for entry in out.stdout.split(b"\0"):
+        if b"\t" in entry:
+            meta, path = entry.split(b"\t", 1)
+            files[path.decode("utf-8", "surrogateescape")] = meta.split()[0].decode()
+    return files
+
+
+def blob(repo: Path, sha: str, path: str, limit: int = 2_000_000) -> bytes | None:
+    """A regular file's content at a commit, or None (missing, a link, a submodule, or
+    larger than `limit`)."""
+    mode = _run(repo, ("ls-tree", "-z", sha, "--", path), 60).stdout.split(b" ", 1)[0]
+    if mode not in (b"100644", b"100755"):
+        return None
+    size = _run(repo, ("cat-file", "-s", f"{sha}:{path}"), 60)
+    if size.returncode != 0 or int(size.stdout.strip() or 0) > limit:
+        return None
+    proc = _run(repo, ("cat-file", "blob", f"{sha}:{path}"), 120)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def commits_between(repo: Path, base_sha: str, head_sha: str, limit: int) -> list[str]:
+    """The commits of base..head, oldest first, at most `limit` (the newest ones)."""
+    out = git(repo, "rev-list", "--reverse", f"--max-count={limit}", f"{base_sha}..{head_sha}")
+    return [line for line in out.splitlines() if line]
+
+
+def added_lines(repo: Path, sha: str) -> dict[str, dict[int, str]]:
+    """The lines a commit adds, per file (path -> {new line number: text}), against its
+    first parent (or the empty tree for a root commit)."""
+    proc = _run(repo, ("show", "--format=", "-U0", "--no-color", "--no-ext-diff",
+                       "--no-textconv", "--no-renames", "--first-parent", sha), 300)  # fmt: skip
+    if proc.returncode != 0:
+        raise GitError(f"git show {sha}: {proc.stderr.decode(errors='replace').strip()}")
+    files: dict[str, dict[int, str]] = {}
+    current: dict[int, str] | None = None
+    line_no = 0
+    for raw in proc.stdout.decode("utf-8", "replace").splitlines():
+        if raw.startswith("+++ "):
+            name = raw[4:]
+            current = None if name == "/dev/null" else files.setdefault(name.removeprefix("b/"), {})
+        elif raw.startswith("@@"):
+            m = re.search(r"\+(\d+)", raw)
+            line_no = int(m.group(1)) if m else 0
+        elif raw.startswith("+") and current is not None:
+            current[line_no] = raw[1:]
+            line_no += 1
+    return files
+
+
 def add_worktree(repo: Path, dest: Path, sha: str) -> None:
     """A detached worktree of `sha` at `dest`; the user's HEAD, index and files stay as they are."""
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -56,7 +56,11 @@ _OPTION_HELP = {
     "mutation_budget_s": "seconds for the mutation lane",
     "mutation_max_mutants": "the most mutants tested; the rest are reported as ignored",
     "feedback_rounds": "extra generation rounds fed with uncovered lines and survivors",
+    "functional": "generate and judge tests (default: on); off: a security scan only",
     "mutation": "run the mutation lane (default: on)",
+    "sast": "run the SAST lane: Bandit and Semgrep on the changed code (default: on)",
+    "deps": "check the dependencies against OSV advisories (default: on)",
+    "secrets": "look for secrets in the changed files and new commits (default: on)",
     "offline": "use the offline engines even when a model is configured",
     "with_engines": "with a model configured, also run the offline engines",
     "deliver": "commit, push and comment as the project is configured (default: on)",
@@ -326,14 +330,17 @@ async def project_create(
 async def report_get(
     task_id: TaskId,
     format: Annotated[
-        Literal["md", "json"],
-        Field(description="md: the readable report; json: the full machine-readable one"),
+        Literal["md", "json", "sarif"],
+        Field(
+            description="md: the readable report; json: the full machine-readable one; "
+            "sarif: the security findings as SARIF 2.1.0"
+        ),
     ] = "md",
 ) -> CallToolResult:
     """A finished task's report: per acceptance criterion the tests kept, rejected or
-    flagged as possible bugs, changed-line coverage, mutation score, and where the tests
-    are. Available once the task is done (or a rerun of it is); md is for reading, json
-    for details."""
+    flagged as possible bugs, changed-line coverage, mutation score, the security
+    findings, and where the tests are. Available once the task is done (or a rerun of it
+    is); md is for reading, json for details, sarif for code-scanning tools."""
     report = await _orm(services.read_report)(task_id, format)
     text = report if isinstance(report, str) else json.dumps(report, indent=2, default=str)
     return CallToolResult(

@@ -168,6 +168,25 @@ def lanes(task: Task, report: dict[str, Any] | None) -> list[Lane]:
     return result
 
 
+def findings_of_lane(task: Task, lane: str) -> list[Any]:
+    """The task's findings of one security lane, in rank order."""
+    if lane not in services.SECURITY_LANES:
+        return []
+    return services.list_findings(task.pk, lane=lane)
+
+
+def findings_counts(task: Task) -> dict[str, Any]:
+    """Open findings by severity (most severe first), and how many are triaged away."""
+    rows = list(task.findings.values_list("severity", "triage_state"))
+    open_ = [sev for sev, state in rows if state == "open"]
+    order = ("critical", "high", "medium", "low", "info")
+    return {
+        "open": len(open_),
+        "suppressed": len(rows) - len(open_),
+        "by_severity": [(sev, open_.count(sev)) for sev in order if open_.count(sev)],
+    }
+
+
 def tests_of_lane(report: dict[str, Any] | None, lane: str) -> list[dict[str, Any]]:
     """The report's tests of one lane, accepted first, each with the name of its test
     function for the code viewer."""

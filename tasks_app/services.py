@@ -24,6 +24,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from agents_app import analysis, criteria
+from findings_app import store as findings_store
+from findings_app.models import Finding, Severity, TriageState
 from tasks_app import git
 from tasks_app.events import emit_event
 from tasks_app.models import Project, PullRequestLink, Task, slug_problem
@@ -38,10 +40,15 @@ from tasks_app.workspace import (
 
 log = logging.getLogger(__name__)
 
-LANES = ("functional", "mutation")
+LANES = ("functional", "mutation", "sast", "deps", "secrets")
+SECURITY_LANES = ("sast", "deps", "secrets")
 # the stage a rerun of each lane starts from: mutation testing needs the candidates' runs
-# (coverage per test), not new candidates
-LANE_START = {"functional": "generating", "mutation": "running"}
+# (coverage per test), not new candidates; a security lane runs alone in the running stage
+LANE_START = {
+    "functional": "generating",
+    "mutation": "running",
+    **{lane: "running" for lane in SECURITY_LANES},
+}
 SPEC_FORMATS = ("markdown", "gherkin", "ears")
 SANDBOX_CHOICES = ("auto", "docker", "bwrap", "none")
 # What a handover may tune, with bounds. The sandbox backend is not among them: running
@@ -55,10 +62,14 @@ HANDOVER_OPTIONS: dict[str, tuple[int, int]] = {
     "mutation_max_mutants": (1, 100000),
     "feedback_rounds": (0, 5),
 }
-# on/off switches a handover may set; `deliver: false` skips delivery (no commit, push or
+# on/off switches a handover may set: a lane each (`functional: false` generates no tests,
+# and so runs no mutation lane either); `deliver: false` skips delivery (no commit, push or
 # PR comment) and `dry_run_delivery: true` writes the patch and the comment instead. A
 # handover can only turn delivery down: what is pushed where is the project's setting.
-HANDOVER_FLAGS = ("mutation", "offline", "with_engines", "deliver", "dry_run_delivery")
+HANDOVER_FLAGS = (
+    "functional", "mutation", "sast", "deps", "secrets",
+    "offline", "with_engines", "deliver", "dry_run_delivery",
+)  # fmt: skip
 
 
 class HandoverError(ValueError):
@@ -504,6 +515,14 @@ def _mode(options: dict[str, Any]) -> str:
         raise HandoverError(f"{exc} (or pass the option offline=true)", "options") from exc
 
 
+def lanes_of(options: dict[str, Any]) -> list[str]:
+    """The lanes a handover with these options runs."""
+    on = {lane: options.get(lane, getattr(settings, f"TFACTORY_{lane.upper()}", True))
+          for lane in LANES}  # fmt: skip
+    on["mutation"] = on["mutation"] and on["functional"]
+    return [lane for lane in LANES if on[lane]]
+
+
 def _create_task(checked: CheckedHandover, ws: Workspace, sandbox: str | None, mode: str) -> Task:
     h = checked.handover
     return Task.objects.create(
@@ -518,7 +537,7 @@ def _create_task(checked: CheckedHandover, ws: Workspace, sandbox: str | None, m
         spec_origin=checked.spec.origin,
         options={**h.options, **({"sandbox": sandbox} if sandbox else {})},
         workspace=str(ws.root),
-        lanes={lane: {"status": "pending"} for lane in LANES},
+        lanes={lane: {"status": "pending"} for lane in lanes_of(h.options)},
     )
 
 
@@ -763,11 +782,11 @@ def list_tasks(
     return list(tasks[offset : offset + limit]), tasks.count()
 
 
-REPORT_FORMATS = ("json", "md")
+REPORT_FORMATS = ("json", "md", "sarif")
 
 
 def read_report(task_id: int | str, fmt: str = "json") -> dict[str, Any] | str:
-    """The task's report.json (parsed) or report.md (text)."""
+    """The task's report.json (parsed), report.md (text) or findings.sarif (parsed)."""
     if fmt not in REPORT_FORMATS:
         raise HandoverError(f"format {fmt!r} is not one of {', '.join(REPORT_FORMATS)}", "format")
     task = get_task(task_id)
@@ -779,7 +798,11 @@ def read_report(task_id: int | str, fmt: str = "json") -> dict[str, Any] | str:
             f"task {task.pk}'s report was archived beside the spec's folder",
             "task_id",
         )
-    path = Path(task.workspace) / f"report.{fmt}"
+    path = Path(task.workspace) / ("findings/findings.sarif" if fmt == "sarif" else f"report.{fmt}")
+    if fmt == "sarif" and not path.is_file() and (Path(task.workspace) / "report.json").is_file():
+        raise NotFoundError(
+            f"task {task.pk} has no findings.sarif: no security lane ran in it", "format"
+        )
     if not path.is_file():
         state = "is still " + task.status if not task.is_terminal else f"ended {task.status}"
         raise NotFoundError(
@@ -788,7 +811,73 @@ def read_report(task_id: int | str, fmt: str = "json") -> dict[str, Any] | str:
             "task_id",
         )
     text = path.read_text(encoding="utf-8")
-    return json.loads(text) if fmt == "json" else text
+    return json.loads(text) if fmt in ("json", "sarif") else text
+
+
+# ---------------------------------------------------------------- findings
+
+FINDING_FILTERS = ("lane", "severity", "triage_state")
+
+
+def list_findings(task_id: int | str, **filters: str | None) -> list[Finding]:
+    """A task's findings, most severe first; filters: lane, severity, triage_state."""
+    task = get_task(task_id)
+    rows = Finding.objects.filter(task=task).order_by("rank")
+    choices = {
+        "lane": SECURITY_LANES,
+        "severity": tuple(Severity.values),
+        "triage_state": tuple(TriageState.values),
+    }
+    for name, value in filters.items():
+        if name not in FINDING_FILTERS:
+            raise HandoverError(f"unknown filter {name!r}; filters: {', '.join(FINDING_FILTERS)}")
+        if value:
+            if value not in choices[name]:
+                raise HandoverError(
+                    f"{name} {value!r} is not one of {', '.join(choices[name])}", name
+                )
+            rows = rows.filter(**{name: value})
+    return list(rows)
+
+
+def get_finding(finding_id: int | str) -> Finding:
+    try:
+        return Finding.objects.select_related("task").get(pk=int(finding_id))
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise NotFoundError(f"finding id {finding_id!r} is not a number", "finding_id") from exc
+    except Finding.DoesNotExist as exc:
+        raise NotFoundError(f"no finding with id {finding_id}", "finding_id") from exc
+
+
+def triage_finding(
+    finding_id: int | str, state: str, note: str = "", decided_by: str = ""
+) -> Finding:
+    """Record a person's decision (false_positive, risk_accepted, or open to undo it) for
+    the finding; it holds for every finding with the same fingerprint in the project,
+    now and in later tasks. The reports of the finished tasks it touches are rewritten."""
+    finding = get_finding(finding_id)
+    if state not in TriageState.values:
+        raise HandoverError(
+            f"state {state!r} is not one of {', '.join(TriageState.values)}", "state"
+        )
+    if not isinstance(note, str) or len(note) > 2000:
+        raise HandoverError("note must be text of at most 2000 characters", "note")
+    if state != TriageState.OPEN and not note.strip():
+        raise HandoverError("say why in a note: it stays with the finding for later tasks", "note")
+    touched = findings_store.set_triage(finding, state, note.strip(), decided_by)
+    from agents_app.triager import write_report
+
+    for task in Task.objects.filter(pk__in=touched, status__in=Task.TERMINAL):
+        latest = Task.objects.filter(project=task.project, spec_id=task.spec_id).order_by("-pk")[0]
+        if latest.pk == task.pk:  # an archived run's folder is not the spec's any more
+            write_report(task)
+    emit_event(
+        finding.task,
+        f"finding {finding.pk} ({finding.rule_id}) triaged: {state}"
+        + (f" by {decided_by}" if decided_by else ""),
+        data={"finding": finding.pk, "state": state},
+    )
+    return get_finding(finding.pk)
 
 
 EVENTS_PAGE_MAX = 500
@@ -866,7 +955,7 @@ def preview_task(payload: Handover | dict[str, Any], *, local: bool = False) -> 
         "merge_base": checked.merge_base,
         "mode": mode,
         "options": h.options,
-        "lanes": list(LANES) if h.options.get("mutation", True) else ["functional"],
+        "lanes": lanes_of(h.options),
         "spec": {
             "source": spec.source,
             "origin": spec.origin,

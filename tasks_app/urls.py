@@ -14,6 +14,7 @@ urlpatterns = [
     path("tasks/<int:task_id>/file/", views.task_file, name="task_file"),
     path("tasks/<int:task_id>/rerun/", views.task_rerun, name="task_rerun"),
     path("tasks/<int:task_id>/cancel/", views.task_cancel, name="task_cancel"),
+    path("findings/<int:finding_id>/triage/", views.finding_triage, name="finding_triage"),
     path("projects/", views.projects, name="projects"),
     path("projects/<slugid:project_id>/", views.project_detail, name="project"),
 ]

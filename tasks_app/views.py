@@ -10,9 +10,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from findings_app.models import TriageState
 from tasks_app import portal, services
 from tasks_app.forms import ProjectForm
 from tasks_app.models import Task
@@ -98,9 +100,60 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
         "criteria_counts": portal.criteria_counts(criteria),
         "coverage": portal.coverage(report),
         "mutation": portal.mutation(report),
-        "rerun_lanes": services.LANES,
+        # the lanes this task has (an older task may lack the newer ones)
+        "rerun_lanes": [name for name in services.LANES if name in names] or services.LANES,
+        "security_lanes": services.SECURITY_LANES,
+        "has_security": any(name in services.SECURITY_LANES for name in names),
+        "findings_counts": portal.findings_counts(task),
+        "triage_states": TriageState.choices,
     }
+    if lane in services.SECURITY_LANES:
+        security = (report or {}).get("lanes", {}).get(lane) or {}
+        fixed = [f for f in (report or {}).get("findings_fixed") or [] if f.get("lane") == lane]
+        ctx.update(
+            findings=portal.findings_of_lane(task, lane),
+            unchecked=security.get("unchecked") or [],
+            fixed=[_FixedRow(f) for f in fixed],
+            fixed_task=((report or {}).get("findings_summary") or {}).get("compared_with"),
+        )
     return render(request, "tasks/detail.html", ctx)
+
+
+class _FixedRow:
+    """A fixed finding from report.json, shaped like a Finding for the template."""
+
+    def __init__(self, data: dict) -> None:
+        self.severity = data.get("severity", "")
+        self.title = data.get("title", "")
+        self.file = data.get("file") or ""
+        self.line_start = data.get("line")
+        self.component = data.get("component") or ""
+        self.component_version = data.get("version") or ""
+
+
+@require_POST
+@login_required
+def finding_triage(request: HttpRequest, finding_id: int) -> HttpResponse:
+    try:
+        finding = services.get_finding(finding_id)
+        finding = services.triage_finding(
+            finding_id,
+            request.POST.get("state", ""),
+            request.POST.get("note", ""),
+            decided_by=request.user.get_username(),
+        )
+    except services.NotFoundError as exc:
+        raise Http404(str(exc)) from exc
+    except services.HandoverError as exc:
+        messages.error(request, f"Not changed: {exc}")
+    else:
+        messages.success(
+            request,
+            f"Finding {finding.pk} is now {finding.get_triage_state_display().lower()} "
+            "(for this and later tasks of the project).",
+        )
+    url = reverse("task", args=[finding.task_id]) + f"?lane={finding.lane}#lanes"
+    return redirect(url)
 
 
 @require_GET

@@ -25,10 +25,14 @@ def tf_home(tmp_path, settings):
     settings.TFACTORY_HOME = home
     settings.TFACTORY_AIFACTORY_ROOT = tmp_path / "aifactory"
     settings.TFACTORY_HEARTBEAT_S = 1
+    # advisories from the bundled snapshot unless a test serves the OSV API itself
+    settings.TFACTORY_OSV_API_URL = "off"
     return home
 
 
-def make_example(dest: Path, aifactory_root: Path, project_id: str = "billable") -> dict:
+def make_example(
+    dest: Path, aifactory_root: Path, project_id: str = "billable", *, planted: bool = False
+) -> dict:
     out = subprocess.run(
         [
             sys.executable,
@@ -38,6 +42,7 @@ def make_example(dest: Path, aifactory_root: Path, project_id: str = "billable")
             str(aifactory_root),
             "--project-id",
             project_id,
+            *(["--planted"] if planted else []),
         ],
         check=True,
         capture_output=True,
@@ -83,6 +88,22 @@ def stryker_schema() -> dict:
         raise AssertionError(
             f"Stryker's report schema is missing at {path}: run scripts/test, which fetches "
             "mutation-testing-report-schema with npm"
+        )
+    return json.loads(path.read_text())
+
+
+def sarif_schema() -> dict:
+    """The SARIF 2.1.0 JSON schema, as Microsoft's SARIF multitool ships it on npm
+    (scripts/test fetches it; TFACTORY_SARIF_SCHEMA names the file)."""
+    default = (
+        Path.home() / ".tfactory/cache/test-data/sarif-multitool-linux-5.7.0"
+        / "package/sarif-2.1.0.json"
+    )  # fmt: skip
+    path = Path(os.environ.get("TFACTORY_SARIF_SCHEMA") or default)
+    if not path.is_file():
+        raise AssertionError(
+            f"the SARIF schema is missing at {path}: run scripts/test, which fetches "
+            "@microsoft/sarif-multitool-linux with npm"
         )
     return json.loads(path.read_text())
 

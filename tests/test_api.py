@@ -243,7 +243,7 @@ def test_a_handover_creates_a_task_and_queues_its_first_stage(
     task = start_via_api(api, example, django_capture_on_commit_callbacks)
     assert task["status"] == "pending" and task["stage"] == "planning"
     assert task["branch"] == example["branch"] and task["head_sha"] == example["head_sha"]
-    assert task["lanes"] == {"functional": {"status": "pending"}, "mutation": {"status": "pending"}}
+    assert task["lanes"] == {lane: {"status": "pending"} for lane in services.LANES}
     assert ISO_UTC.match(task["created_at"])
     assert task["started_at"] is None and task["error"] is None
     assert Path(task["workspace"], "task.md").is_file()

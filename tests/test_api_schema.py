@@ -21,6 +21,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from findings_app import store
+from findings_app.record import RawFinding
 from tasks_app import services
 from tasks_app.models import SLUG_RE
 from tests.test_api import make_token
@@ -39,6 +41,7 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
 class State:
     token: str
     task_id: int
+    finding_id: int
 
 
 @pytest.fixture
@@ -63,7 +66,21 @@ def api_state(example, monkeypatch, tmp_path, settings):
     )
     services.cancel_task(task.pk)
     (Path(task.workspace) / "test_plan.json").write_text('{"phases": []}')
-    yield State(make_token("schemathesis", "--create-user"), task.pk)
+    # a finding of the task, as the dependency lane would record it
+    [finding] = store.save(
+        task,
+        [
+            RawFinding(
+                lane="deps", tool="osv", rule_id="CVE-2020-14343", category="vulnerable-dependency",
+                title="PyYAML 5.3.1: CVE-2020-14343", severity="medium", confidence="high",
+                file="requirements.txt", line_start=1, line_end=1, component="PyYAML",
+                component_version="5.3.1", fixed_versions=["5.4"],
+                vulnerability_ids=["PYSEC-2021-142"],
+                aliases=["CVE-2020-14343"], fingerprint="f" * 64, introduced=True,
+            )
+        ],
+    )  # fmt: skip
+    yield State(make_token("schemathesis", "--create-user"), task.pk, finding.pk)
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
 
@@ -83,6 +100,8 @@ def test_the_api_keeps_its_schema(case, api_state):
     params = case.path_parameters or {}
     if isinstance(params.get("task_id"), int):
         params["task_id"] = api_state.task_id
+    if isinstance(params.get("finding_id"), int):
+        params["finding_id"] = api_state.finding_id
     if isinstance(params.get("project_id"), str) and SLUG_RE.match(params["project_id"]):
         params["project_id"] = "billable"
     case.call_and_validate(headers={"Authorization": f"Bearer {api_state.token}"}, checks=CHECKS)

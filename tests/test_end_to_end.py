@@ -48,6 +48,10 @@ def test_the_cli_runs_a_handover_to_a_report(example, capsys):
     assert cov["after"]["line_pct"] >= 80.0
     assert all(t["runs"]["passed"] == 3 for t in accepted)
     assert any(c["status"] == "verified" for c in report["criteria"])
+    # the security lanes ran beside the tests: the clean branch has no findings
+    for lane in ("sast", "deps", "secrets"):
+        assert report["lanes"][lane]["status"] == "done", report["lanes"][lane]
+    assert report["findings"] == [] and "findings: none" in out
     # the mutation lane ran on the example: the kept tests raise the changed lines' score
     mut = report["mutation"]
     assert report["lanes"]["mutation"]["status"] == "done"

@@ -115,6 +115,9 @@ def test_every_tool_is_listed_with_a_description_and_its_schema(server_env):
     assert tools["task_rerun"].input_schema["properties"]["lane"]["enum"] == [
         "functional",
         "mutation",
+        "sast",
+        "deps",
+        "secrets",
     ]
     limit = tools["task_list"].input_schema["properties"]["limit"]
     assert (limit["minimum"], limit["maximum"]) == (1, 200)
@@ -209,7 +212,7 @@ def test_refusals_are_tool_errors_with_a_sentence(server_env, example):
         "tool, POST /api/projects/, or manage.py tfactory_run --repo PATH)",
         f"branch: branch 'feature/nope' does not exist in {repo!r}",
         "options.turbo: Extra inputs are not permitted (got 1)",
-        "lane: Input should be 'functional' or 'mutation' (got 'speed')",
+        "lane: Input should be 'functional', 'mutation', 'sast', 'deps' or 'secrets' (got 'speed')",
         "project_id: unknown project 'nobody'",
         "project_id: project 'billable' already exists",
         "repo_path: repository path '/nonexistent' does not exist",

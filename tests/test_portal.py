@@ -364,7 +364,7 @@ def test_a_refused_rerun_is_a_message_and_changes_nothing(client, task):
     ]
     response = client.post(f"/tasks/{task.pk}/rerun/", {"lane": "fuzz"})
     assert flashes(client, response) == [
-        "Not rerun: unknown lane 'fuzz'; lanes: functional, mutation"
+        "Not rerun: unknown lane 'fuzz'; lanes: functional, mutation, sast, deps, secrets"
     ]
     task.refresh_from_db()
     assert task.status == "generating"

@@ -30,7 +30,7 @@ def test_preview_says_what_would_be_created_and_writes_nothing(example, tf_home)
     preview = services.preview_task(payload(example, options={"mutation": False}))
     assert preview["head_sha"] == example["head_sha"]
     assert preview["mode"] == "offline"
-    assert preview["lanes"] == ["functional"]
+    assert preview["lanes"] == ["functional", "sast", "deps", "secrets"]
     assert [c["id"] for c in preview["spec"]["criteria"]][:2] == ["AC1", "AC2"]
     assert preview["spec"]["source"] == "aifactory"
     paths = {f["path"] for f in preview["changed_files"]}

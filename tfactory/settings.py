@@ -89,6 +89,21 @@ TFACTORY_MUTATION_MAX_MUTANTS = envint("TFACTORY_MUTATION_MAX_MUTANTS", "1000")
 TFACTORY_MUTATION_WORKERS = envint("TFACTORY_MUTATION_WORKERS", str(os.cpu_count() or 1))
 TFACTORY_MUTATION_TIMEOUT_FACTOR = float(os.getenv("TFACTORY_MUTATION_TIMEOUT_FACTOR", "2.0"))
 TFACTORY_MUTATION_TIMEOUT_S = float(os.getenv("TFACTORY_MUTATION_TIMEOUT_S", "1.0"))
+# The security lanes (agents_app/security): each can be switched off here or per task.
+TFACTORY_SAST = envbool("TFACTORY_SAST", "True")
+TFACTORY_DEPS = envbool("TFACTORY_DEPS", "True")
+TFACTORY_SECRETS = envbool("TFACTORY_SECRETS", "True")
+TFACTORY_SAST_TIMEOUT_S = envint("TFACTORY_SAST_TIMEOUT_S", "600")
+# another local Semgrep rule folder or file instead of our own pack (never a registry config)
+TFACTORY_SEMGREP_RULES = os.getenv("TFACTORY_SEMGREP_RULES", "")
+TFACTORY_SECRETS_MAX_COMMITS = envint("TFACTORY_SECRETS_MAX_COMMITS", "500")
+# Advisories: the OSV API when it answers ("off" never asks it), else the offline OSV
+# database (a folder of OSV records or an ecosystem zip); the default is the PyPA snapshot
+# in ../shared/data when it is there.
+TFACTORY_OSV_API_URL = os.getenv("TFACTORY_OSV_API_URL", "https://api.osv.dev")
+_SHARED_OSV = BASE_DIR.parent / "shared" / "data" / "osv-pypi"
+TFACTORY_OSV_DB = os.getenv("TFACTORY_OSV_DB", str(_SHARED_OSV) if _SHARED_OSV.is_dir() else "")
+TFACTORY_OSV_TIMEOUT_S = float(os.getenv("TFACTORY_OSV_TIMEOUT_S", "10"))
 # A running stage refreshes its heartbeat this often; the reaper fails tasks whose
 # heartbeat is older than TFACTORY_STALE_AFTER_S.
 TFACTORY_HEARTBEAT_S = envint("TFACTORY_HEARTBEAT_S", "10")

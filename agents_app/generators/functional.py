@@ -105,6 +105,10 @@ def _root_for(path: str, module: str, worktree: Path, roots: list[str]) -> Path:
     return (worktree / roots[0]).resolve()
 
 
+def enabled(ctx: StageContext) -> bool:
+    return ctx.option("rerun_lane", "") == LANE or bool(ctx.option(LANE, True))
+
+
 def run(ctx: StageContext) -> None:
     """Offline engines, or the model's generator (plus the engines when asked), over the
     plan; in a feedback round, only the model, for what is still uncovered or alive."""
@@ -112,6 +116,11 @@ def run(ctx: StageContext) -> None:
     from agents_app.llm.session import TaskModel
 
     task = ctx.task
+    if not enabled(ctx):
+        GeneratedTest.objects.filter(task=task, lane=LANE).delete()
+        shutil.rmtree(ctx.ws.tests / LANE, ignore_errors=True)
+        ctx.set_lane(LANE, "skipped", "switched off for this task")
+        return
     feedback = take_feedback(ctx.ws)
     ctx.set_lane(LANE, "running", f"feedback round {feedback['round']}" if feedback else None)
     plan = read_json(ctx.ws.test_plan)

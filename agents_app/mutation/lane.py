@@ -44,7 +44,10 @@ STATUSES = (
 def enabled(ctx: StageContext) -> bool:
     if ctx.option("rerun_lane", "") == LANE:
         return True  # asked for by name
-    return bool(ctx.option("mutation", settings.TFACTORY_MUTATION))
+    # no generated tests, nothing to judge
+    return bool(ctx.option("mutation", settings.TFACTORY_MUTATION)) and bool(
+        ctx.option("functional", True)
+    )
 
 
 def changed_lines(plan: dict[str, Any]) -> dict[str, set[int]]:

@@ -1,4 +1,4 @@
-"""TFactory's own tool environments (Pynguin, CrossHair), one venv per pinned list.
+"""TFactory's own tool environments (Pynguin, CrossHair, Semgrep), one venv per pinned list.
 
 Tools with pins that clash with ours or with each other (Pynguin pins an old pytest
 and black) live in their own venvs under $TFACTORY_CACHE_DIR/tools/. These are
@@ -42,10 +42,12 @@ class ToolEnv:
 
 
 def requirements_file(name: str) -> Path:
-    path = HERE / f"{name}.txt"
-    if not path.is_file():
-        raise ToolEnvError(f"no pinned requirements for tool {name!r} ({path})")
-    return path
+    """toolenvs/<name>.txt (also baked into the runner image), or toolenvs/host/<name>.txt
+    for tools that only ever run on the host."""
+    for path in (HERE / f"{name}.txt", HERE / "host" / f"{name}.txt"):
+        if path.is_file():
+            return path
+    raise ToolEnvError(f"no pinned requirements for tool {name!r} ({HERE / f'{name}.txt'})")
 
 
 def env_dir(name: str) -> Path:

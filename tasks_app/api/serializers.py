@@ -10,6 +10,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from findings_app.models import Comparison, Confidence, Severity, TriageState
 from tasks_app import services
 from tasks_app.models import SLUG_RE, Task
 
@@ -276,6 +277,73 @@ class PullRequestLinkSerializer(serializers.Serializer):
     repo_slug = serializers.CharField()
     pr_number = serializers.IntegerField()
     recorded_at = serializers.DateTimeField()
+
+
+class ToolSerializer(serializers.Serializer):
+    tool = serializers.CharField()
+    version = serializers.CharField(allow_blank=True)
+    rule_id = serializers.CharField()
+
+
+class TriageStateSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=TriageState.choices)
+    note = serializers.CharField(allow_blank=True)
+
+
+class FindingSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    task_id = serializers.IntegerField()
+    fingerprint = serializers.CharField(help_text="Stable across line shifts and tasks.")
+    rank = serializers.IntegerField(help_text="1 = the most severe of its task.")
+    lane = serializers.ChoiceField(choices=[(x, x) for x in ("sast", "deps", "secrets")])
+    tool = serializers.CharField()
+    tool_version = serializers.CharField(allow_blank=True)
+    tools = ToolSerializer(many=True, help_text="Every tool that reported it.")
+    rule_id = serializers.CharField()
+    category = serializers.CharField()
+    title = serializers.CharField()
+    message = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    severity = serializers.ChoiceField(choices=Severity.choices)
+    score = serializers.FloatField(allow_null=True)
+    confidence = serializers.ChoiceField(choices=Confidence.choices)
+    cwe = serializers.ListField(child=serializers.IntegerField())
+    vulnerability_ids = serializers.ListField(child=serializers.CharField())
+    aliases = serializers.ListField(child=serializers.CharField())
+    file = serializers.CharField(allow_null=True)
+    line = serializers.IntegerField(allow_null=True)
+    line_end = serializers.IntegerField(allow_null=True)
+    snippet = serializers.CharField(allow_blank=True, help_text="Secrets are redacted.")
+    component = serializers.CharField(allow_null=True)
+    version = serializers.CharField(allow_null=True)
+    fixed_versions = serializers.ListField(child=serializers.CharField())
+    references = serializers.ListField(child=serializers.CharField())
+    introduced = serializers.BooleanField(
+        allow_null=True, help_text="Brought in by the branch (true) or already on the base."
+    )
+    comparison = serializers.ChoiceField(choices=Comparison.choices)
+    duplicate_of = serializers.IntegerField(
+        allow_null=True, help_text="The project's first finding with this fingerprint."
+    )
+    triage = TriageStateSerializer()
+    commit = serializers.CharField(
+        required=False, help_text="A secret only in the branch's history: the commit."
+    )
+
+
+class FindingListSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    results = FindingSerializer(many=True)
+
+
+class TriageSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(
+        choices=TriageState.choices,
+        help_text="false_positive or risk_accepted (held for later tasks too); open undoes it.",
+    )
+    note = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000, help_text="Why; required unless open."
+    )
 
 
 def closed_request_bodies(result: dict, generator: object, request: object, public: bool) -> dict:

@@ -43,6 +43,15 @@ urlpatterns = [
     path("tasks/<int:task_id>/status/", api(views.TaskStatus.as_view()), name="api-task-status"),
     path("tasks/<int:task_id>/events/", api(views.TaskEvents.as_view()), name="api-task-events"),
     path("tasks/<int:task_id>/report/", api(views.TaskReport.as_view()), name="api-task-report"),
+    path(
+        "tasks/<int:task_id>/findings/", api(views.TaskFindings.as_view()), name="api-task-findings"
+    ),
+    path("findings/<int:finding_id>/", api(views.FindingDetail.as_view()), name="api-finding"),
+    path(
+        "findings/<int:finding_id>/triage/",
+        api(views.FindingTriage.as_view()),
+        name="api-finding-triage",
+    ),
     path("tasks/<int:task_id>/rerun/", api(views.TaskRerun.as_view()), name="api-task-rerun"),
     path("tasks/<int:task_id>/cancel/", api(views.TaskCancel.as_view()), name="api-task-cancel"),
     # AIFactory's contract, exactly as its client sends it: no trailing slash

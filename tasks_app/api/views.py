@@ -29,6 +29,8 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
+from findings_app import store as findings_store
+from findings_app.models import Severity, TriageState
 from tasks_app import services
 from tasks_app.api import serializers as s
 from tasks_app.api.errors import BadRequest
@@ -351,13 +353,14 @@ class TaskReport(APIView):
 
     @extend_schema(
         operation_id="tasks_report",
-        summary="The task's report.json, or report.md with ?format=md",
+        summary="The task's report.json, report.md (?format=md) or findings.sarif (?format=sarif)",
         tags=["tasks"],
         parameters=[OpenApiParameter("format", str, enum=services.REPORT_FORMATS)],
         responses=responses(
             {
                 (200, "application/json"): OpenApiTypes.OBJECT,
                 (200, "text/markdown"): OpenApiTypes.STR,
+                (200, "application/sarif+json"): OpenApiTypes.OBJECT,
             },
             400,
             401,
@@ -369,7 +372,64 @@ class TaskReport(APIView):
         report = services.read_report(task_id, fmt)
         if fmt == "md":
             return HttpResponse(report, content_type="text/markdown; charset=utf-8")
+        if fmt == "sarif":
+            return Response(report, content_type="application/sarif+json")
         return Response(report)
+
+
+FINDING_PARAMS = ("lane", "severity", "triage_state")
+
+
+class TaskFindings(APIView):
+    @extend_schema(
+        operation_id="tasks_findings",
+        summary="The task's security findings, most severe first",
+        tags=["findings"],
+        parameters=[
+            OpenApiParameter("lane", str, enum=services.SECURITY_LANES),
+            OpenApiParameter("severity", str, enum=Severity.values),
+            OpenApiParameter("triage_state", str, enum=TriageState.values),
+        ],
+        responses=responses({200: s.FindingListSerializer}, 400, 401, 404),
+    )
+    def get(self, request: Request, task_id: int) -> Response:
+        rows = services.list_findings(task_id, **query(request, FINDING_PARAMS))
+        return Response({"count": len(rows), "results": [findings_store.entry(r) for r in rows]})
+
+
+class FindingDetail(APIView):
+    @extend_schema(
+        operation_id="findings_retrieve",
+        summary="One finding",
+        tags=["findings"],
+        responses=responses({200: s.FindingSerializer}, 401, 404),
+    )
+    def get(self, request: Request, finding_id: int) -> Response:
+        return Response(findings_store.entry(services.get_finding(finding_id)))
+
+
+class FindingTriage(APIView):
+    @extend_schema(
+        operation_id="findings_triage",
+        summary="Mark a finding a false positive or an accepted risk (or open it again)",
+        description="The decision holds for the same finding (its fingerprint) in every task "
+        "of the project, later ones included; the reports of finished tasks are rewritten.",
+        tags=["findings"],
+        request=s.TriageSerializer,
+        responses=responses({200: s.FindingSerializer}, *BODY_ERRORS, 404),
+    )
+    def post(self, request: Request, finding_id: int) -> Response:
+        data = body(request, ("state", "note"), required=("state",))
+        for name in ("state", "note"):
+            if name in data and not isinstance(data[name], str):
+                raise BadRequest(f"'{name}' must be a string", {name: ["must be a string"]})
+        finding = services.triage_finding(
+            finding_id,
+            data["state"],
+            data.get("note") or "",
+            decided_by=request.user.get_username() if request.user else "",
+        )
+        return Response(findings_store.entry(finding))
 
 
 class TaskRerun(APIView):

@@ -11,10 +11,12 @@ from agents_app.toolenvs import ToolEnvError, ensure_tool_env
 
 
 class Command(BaseCommand):
-    help = "Install the offline engines' tool environments and check the sandbox backend."
+    help = "Install the tool environments (offline engines, Semgrep) and check the sandbox backend."
 
     def handle(self, *args, **opts) -> None:
-        names = sorted({env for tools in REGISTRY.values() for env in tools.tool_envs})
+        names = sorted(
+            {env for tools in REGISTRY.values() for env in tools.tool_envs + tools.host_tool_envs}
+        )
         for name in names:
             try:
                 env = ensure_tool_env(name, emit=self.stderr.write)

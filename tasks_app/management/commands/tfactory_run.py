@@ -14,7 +14,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from agents_app import pipeline
-from agents_app.triager import delivery_lines
+from agents_app.triager import delivery_lines, findings_line
 from tasks_app import services
 from tasks_app.events import add_listener, remove_listener
 from tasks_app.models import Project, Task, TaskEvent
@@ -60,6 +60,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--mutation-budget", type=int, help="seconds for the mutation lane")
         parser.add_argument(
+            "--lanes",
+            help="comma-separated lanes to run (default: all of "
+            + ", ".join(services.LANES)
+            + "); e.g. --lanes sast,deps,secrets for a security scan without tests",
+        )
+        parser.add_argument(
             "--offline",
             action="store_true",
             help="use the offline engines even when a model is configured (TFACTORY_LLM_*)",
@@ -104,6 +110,17 @@ class Command(BaseCommand):
                 options["engine_budget_s"] = opts["engine_budget"]
             if opts["no_mutation"]:
                 options["mutation"] = False
+            if opts["lanes"]:
+                wanted = [lane.strip() for lane in opts["lanes"].split(",") if lane.strip()]
+                unknown = [lane for lane in wanted if lane not in services.LANES]
+                if unknown or not wanted:
+                    raise CommandError(
+                        f"--lanes: unknown lane(s) {', '.join(unknown) or '(none given)'}; "
+                        f"lanes: {', '.join(services.LANES)}"
+                    )
+                for lane in services.LANES:
+                    if lane not in wanted:
+                        options[lane] = False
             if opts["mutation_budget"]:
                 options["mutation_budget_s"] = opts["mutation_budget"]
             if opts["offline"]:
@@ -204,6 +221,14 @@ class Command(BaseCommand):
                 f"mutation lane: {lane['status']}"
                 + (f" — {lane['summary']}" if lane.get("summary") else "")
             )
+        if any(lane in (report.get("lanes") or {}) for lane in services.SECURITY_LANES):
+            w(f"findings: {findings_line(report)}")
+            if (report.get("findings_summary") or {}).get("sarif"):
+                w(f"          {Path(task.workspace) / report['findings_summary']['sarif']}")
+            for lane in services.SECURITY_LANES:
+                entry = report["lanes"].get(lane) or {}
+                if entry.get("status") in ("degraded", "failed"):
+                    w(f"{lane} lane {entry['status']}: {entry.get('summary') or ''}")
         usage = report.get("usage") or {}
         if task.mode != "offline":
             w(
