@@ -227,7 +227,8 @@ def run(scope: Scope, emit, installed: list[str] | None = None) -> LaneResult:
         else f"the OSV API at {described['url']}"
     )
     summary = (
-        f"{len(checked)} dependency version(s) checked against {where}: {len(findings)} vulnerable"
+        f"{len(checked)} dependency version(s) or range(s) checked against {where}: "
+        f"{len(findings)} known vulnerabilities"
     )
     if unchecked:
         names = ", ".join(u["name"] for u in unchecked[:5])
