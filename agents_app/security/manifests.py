@@ -19,6 +19,7 @@ import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
@@ -82,11 +83,22 @@ def exact_version(specifier: str) -> str | None:
     return None
 
 
-def _line_of(text: str, needle: str, start: int = 0) -> int | None:
-    """The 1-based line of the first occurrence of `needle` (a name, quoted or bare)."""
+def _find(text: str, needle: str, start: int = 0) -> tuple[int | None, int]:
+    """(1-based line, end offset) of the first occurrence of `needle` (a name, quoted or
+    bare) at or after `start`; (None, start) when there is none."""
     pattern = re.compile(r"(?<![A-Za-z0-9_.\-])" + re.escape(needle) + r"(?![A-Za-z0-9_\-])", re.I)
     m = pattern.search(text, start)
-    return text.count("\n", 0, m.start()) + 1 if m else None
+    return (text.count("\n", 0, m.start()) + 1, m.end()) if m else (None, start)
+
+
+def _line_of(text: str, needle: str) -> int | None:
+    return _find(text, needle)[0]
+
+
+def _declared(req: str, file: str, text: str, source: str, group: str) -> Dependency | None:
+    """A requirement string of a declaration file, at the line that names it."""
+    name = re.split(r"[\s\[<>=!~;@(]", req.strip(), maxsplit=1)[0]
+    return _from_requirement(req, file, _line_of(text, name), source, group)
 
 
 def _from_requirement(
@@ -162,6 +174,29 @@ def _requirements(path: str, read: Reader, out: Manifest, seen: set[str]) -> Non
 # ---------------------------------------------------------------- pyproject, setup, Pipfile
 
 
+def _parsed(
+    path: str, read: Reader, out: Manifest, parse: Callable[[str], Any], what: str
+) -> tuple[str, Any] | None:
+    """(text, parsed) of a file that exists and parses; a file that does not parse is a
+    problem of the manifest, one that is missing is nothing."""
+    text = read(path)
+    if text is None:
+        return None
+    try:
+        data = parse(text)
+    except (ValueError, SyntaxError, tomllib.TOMLDecodeError, configparser.Error) as exc:
+        out.problems.append(f"{path}: not {what} ({getattr(exc, 'msg', None) or exc})")
+        return None
+    out.files.append(path)
+    return text, data
+
+
+def _config(text: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(text)
+    return parser
+
+
 def _poetry_specifier(spec: object) -> tuple[str, bool] | None:
     """A Poetry constraint as a PEP 440 specifier, and whether it is a URL/path/git one."""
     if isinstance(spec, dict):
@@ -200,20 +235,13 @@ def _poetry_specifier(spec: object) -> tuple[str, bool] | None:
 
 
 def _pyproject(path: str, read: Reader, out: Manifest) -> None:
-    text = read(path)
-    if text is None:
+    if (parsed := _parsed(path, read, out, tomllib.loads, "valid TOML")) is None:
         return
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        out.problems.append(f"{path}: not valid TOML ({exc})")
-        return
-    out.files.append(path)
+    text, data = parsed
 
     def add(req: object, group: str) -> None:
         if isinstance(req, str):
-            name = re.split(r"[\s\[<>=!~;@(]", req.strip(), maxsplit=1)[0]
-            dep = _from_requirement(req, path, _line_of(text, name), "pyproject", group)
+            dep = _declared(req, path, text, "pyproject", group)
             if dep is None:
                 out.problems.append(f"{path}: not a requirement: {req[:80]!r}")
             else:
@@ -256,16 +284,9 @@ def _pyproject(path: str, read: Reader, out: Manifest) -> None:
 
 
 def _setup_cfg(path: str, read: Reader, out: Manifest) -> None:
-    text = read(path)
-    if text is None:
+    if (parsed := _parsed(path, read, out, _config, "readable as setup.cfg")) is None:
         return
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read_string(text)
-    except configparser.Error as exc:
-        out.problems.append(f"{path}: not readable as setup.cfg ({exc})")
-        return
-    out.files.append(path)
+    text, parser = parsed
     entries = []
     if parser.has_option("options", "install_requires"):
         entries.append(("", parser.get("options", "install_requires")))
@@ -274,23 +295,15 @@ def _setup_cfg(path: str, read: Reader, out: Manifest) -> None:
     for group, value in entries:
         for req in (r.strip() for r in value.splitlines()):
             if req and not req.startswith("#"):
-                name = re.split(r"[\s\[<>=!~;@(]", req, maxsplit=1)[0]
-                dep = _from_requirement(req, path, _line_of(text, name), "setup", group)
+                dep = _declared(req, path, text, "setup", group)
                 if dep is not None:
                     out.dependencies.append(dep)
 
 
 def _setup_py(path: str, read: Reader, out: Manifest) -> None:
-    text = read(path)
-    if text is None:
+    if (parsed := _parsed(path, read, out, ast.parse, "parseable")) is None:
         return
-    try:
-        tree = ast.parse(text)
-    except SyntaxError as exc:
-        out.problems.append(f"{path}: not parseable ({exc.msg})")
-        return
-    out.files.append(path)
-    for node in ast.walk(tree):
+    for node in ast.walk(parsed[1]):
         if not (
             isinstance(node, ast.Call)
             and getattr(node.func, "id", getattr(node.func, "attr", "")) == "setup"
@@ -318,15 +331,9 @@ def _setup_py(path: str, read: Reader, out: Manifest) -> None:
 
 
 def _pipfile(path: str, read: Reader, out: Manifest) -> None:
-    text = read(path)
-    if text is None:
+    if (parsed := _parsed(path, read, out, tomllib.loads, "valid TOML")) is None:
         return
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        out.problems.append(f"{path}: not valid TOML ({exc})")
-        return
-    out.files.append(path)
+    text, data = parsed
     for section, group in (("packages", ""), ("dev-packages", "dev")):
         for name, spec in (data.get(section) or {}).items():
             if isinstance(spec, dict):
@@ -347,16 +354,11 @@ def _pipfile(path: str, read: Reader, out: Manifest) -> None:
 
 
 def _lock(path: str, read: Reader, out: Manifest) -> None:
-    text = read(path)
-    if text is None:
-        return
     name = path.rsplit("/", 1)[-1]
-    try:
-        data = json.loads(text) if name == "Pipfile.lock" else tomllib.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
-        out.problems.append(f"{path}: not readable ({exc})")
+    parse = json.loads if name == "Pipfile.lock" else tomllib.loads
+    if (parsed := _parsed(path, read, out, parse, "readable")) is None:
         return
-    out.files.append(path)
+    text, data = parsed
     if name == "Pipfile.lock":
         for section, group in (("default", ""), ("develop", "dev")):
             for pkg, entry in (data.get(section) or {}).items():
@@ -375,9 +377,10 @@ def _lock(path: str, read: Reader, out: Manifest) -> None:
         source = entry.get("source") if isinstance(entry.get("source"), dict) else {}
         if any(k in source for k in ("editable", "virtual", "directory", "path")):
             continue  # the project itself, or a local folder
-        line = _line_of(text, f'"{entry["name"]}"', pos) or _line_of(text, entry["name"], pos)
-        if line:
-            pos = sum(len(x) + 1 for x in text.splitlines()[: line - 1])
+        # entries come in file order: search on from the previous one
+        line, pos = _find(text, f'"{entry["name"]}"', pos)
+        if line is None:
+            line, pos = _find(text, entry["name"], pos)
         version = entry.get("version") if isinstance(entry.get("version"), str) else None
         is_url = version is None or "git" in source or "url" in source and "registry" not in source
         out.dependencies.append(
