@@ -38,6 +38,16 @@ def load_json(tool: str, text: str) -> dict[str, Any]:
     return data
 
 
+def load_results(tool: str, text: str, kind: type) -> tuple[dict[str, Any], Any]:
+    """The tool's JSON and its "results" (a list, or an object per file)."""
+    data = load_json(tool, text)
+    results = data.get("results")
+    if not isinstance(results, kind):
+        what = "list" if kind is list else "object"
+        raise ParseError(f"{tool}'s output has no 'results' {what}")
+    return data, results
+
+
 def as_int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None

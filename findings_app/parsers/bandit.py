@@ -7,7 +7,7 @@ from pathlib import Path
 
 from findings_app.categories import BANDIT, CATEGORIES, own_category
 from findings_app.fingerprint import SourceCache
-from findings_app.parsers import ParseError, ParseResult, as_int, load_json, rel_path
+from findings_app.parsers import ParseError, ParseResult, as_int, load_results, rel_path
 from findings_app.record import SEVERITY_SCORE, RawFinding
 from findings_app.secrets import scrub
 
@@ -23,10 +23,7 @@ def parse(
     lane: str = "sast",
     cache: SourceCache | None = None,
 ) -> ParseResult:
-    data = load_json(TOOL, text)
-    results = data.get("results")
-    if not isinstance(results, list):
-        raise ParseError("bandit's report has no 'results' list")
+    data, results = load_results(TOOL, text, list)
     cache = cache or SourceCache(root)
     out = ParseResult(TOOL, version)
     for err in data.get("errors") or []:

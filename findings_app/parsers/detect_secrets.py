@@ -15,7 +15,7 @@ from pathlib import Path
 
 from findings_app.categories import CATEGORIES
 from findings_app.fingerprint import SourceCache
-from findings_app.parsers import ParseError, ParseResult, as_int, load_json, rel_path
+from findings_app.parsers import ParseError, ParseResult, as_int, load_results, rel_path
 from findings_app.record import SEVERITY_SCORE, RawFinding
 from findings_app.secrets import MASK, find_secrets, scrub_line, secret_id, sha1
 
@@ -64,10 +64,7 @@ def parse(
 ) -> ParseResult:
     """`where` maps a scanned path to how to report it ({"file", "commit"}: a file of
     the branch's history was scanned under another name)."""
-    data = load_json(TOOL, text)
-    results = data.get("results")
-    if not isinstance(results, dict):
-        raise ParseError("detect-secrets' output has no 'results' object")
+    data, results = load_results(TOOL, text, dict)
     cache = cache or SourceCache(root)
     out = ParseResult(TOOL, str(data.get("version") or version))
     for filename, items in sorted(results.items()):

@@ -14,7 +14,7 @@ from typing import Any
 
 from findings_app.categories import CATEGORIES, own_category
 from findings_app.fingerprint import SourceCache
-from findings_app.parsers import ParseError, ParseResult, as_int, load_json, rel_path
+from findings_app.parsers import ParseError, ParseResult, as_int, load_results, rel_path
 from findings_app.record import SEVERITY_SCORE, RawFinding
 from findings_app.secrets import scrub
 
@@ -31,10 +31,7 @@ def parse(
     lane: str = "sast",
     cache: SourceCache | None = None,
 ) -> ParseResult:
-    data = load_json(TOOL, text)
-    results = data.get("results")
-    if not isinstance(results, list):
-        raise ParseError("semgrep's output has no 'results' list")
+    data, results = load_results(TOOL, text, list)
     cache = cache or SourceCache(root)
     out = ParseResult(TOOL, str(data.get("version") or version))
     for err in data.get("errors") or []:
