@@ -636,13 +636,18 @@ def queue_stage(task: Task, stage: str, *, enqueue: bool = True) -> None:
 # ---------------------------------------------------------------- cancel / rerun
 
 
-def get_task(task_id: int | str) -> Task:
+def _by_number(queryset: Any, value: int | str, what: str) -> Any:
+    """The row whose id is `value` (a whole number), or NotFoundError under `<what>_id`."""
     try:
-        return Task.objects.select_related("project").get(pk=int(task_id))
+        return queryset.get(pk=int(value))
     except (ValueError, TypeError, OverflowError) as exc:
-        raise NotFoundError(f"task id {task_id!r} is not a number", "task_id") from exc
-    except Task.DoesNotExist as exc:
-        raise NotFoundError(f"no task with id {task_id}", "task_id") from exc
+        raise NotFoundError(f"{what} id {value!r} is not a number", f"{what}_id") from exc
+    except queryset.model.DoesNotExist as exc:
+        raise NotFoundError(f"no {what} with id {value}", f"{what}_id") from exc
+
+
+def get_task(task_id: int | str) -> Task:
+    return _by_number(Task.objects.select_related("project"), task_id, "task")
 
 
 def cancel_task(task_id: int | str) -> Task:
@@ -841,12 +846,7 @@ def list_findings(task_id: int | str, **filters: str | None) -> list[Finding]:
 
 
 def get_finding(finding_id: int | str) -> Finding:
-    try:
-        return Finding.objects.select_related("task").get(pk=int(finding_id))
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise NotFoundError(f"finding id {finding_id!r} is not a number", "finding_id") from exc
-    except Finding.DoesNotExist as exc:
-        raise NotFoundError(f"no finding with id {finding_id}", "finding_id") from exc
+    return _by_number(Finding.objects.select_related("task"), finding_id, "finding")
 
 
 def triage_finding(

@@ -113,22 +113,10 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
         ctx.update(
             findings=portal.findings_of_lane(task, lane),
             unchecked=security.get("unchecked") or [],
-            fixed=[_FixedRow(f) for f in fixed],
+            fixed=fixed,
             fixed_task=((report or {}).get("findings_summary") or {}).get("compared_with"),
         )
     return render(request, "tasks/detail.html", ctx)
-
-
-class _FixedRow:
-    """A fixed finding from report.json, shaped like a Finding for the template."""
-
-    def __init__(self, data: dict) -> None:
-        self.severity = data.get("severity", "")
-        self.title = data.get("title", "")
-        self.file = data.get("file") or ""
-        self.line_start = data.get("line")
-        self.component = data.get("component") or ""
-        self.component_version = data.get("version") or ""
 
 
 @require_POST

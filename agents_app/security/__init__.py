@@ -13,8 +13,7 @@ import json
 import logging
 import shutil
 from collections.abc import Callable
-
-from django.conf import settings
+from pathlib import Path
 
 from agents_app.pipeline import Cancelled, StageContext
 from agents_app.security.scope import Scope
@@ -27,12 +26,14 @@ log = logging.getLogger(__name__)
 LANES = ("sast", "deps", "secrets")
 
 
-def raw_path(ws: Workspace, lane: str):
+def raw_path(ws: Workspace, lane: str) -> Path:
     return ws.findings / "raw" / f"{lane}.json"
 
 
 def enabled(ctx: StageContext, lane: str) -> bool:
-    return bool(ctx.option(lane, getattr(settings, f"TFACTORY_{lane.upper()}")))
+    from tasks_app.services import lanes_of
+
+    return lane in lanes_of(ctx.task.options)
 
 
 def _runner(lane: str) -> Callable[..., LaneResult]:
