@@ -74,38 +74,35 @@ def django_db_modify_db_settings(tmp_path_factory):
         db.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
 
 
-def stryker_schema() -> dict:
-    """Stryker's mutation-testing-report-schema, as published on npm (scripts/test fetches
-    it; TFACTORY_STRYKER_SCHEMA names the file)."""
-    import os
-
-    default = (
-        Path.home() / ".tfactory/cache/test-data/mutation-testing-report-schema-3.8.4"
-        / "package/src/mutation-testing-report-schema.json"
-    )  # fmt: skip
-    path = Path(os.environ.get("TFACTORY_STRYKER_SCHEMA") or default)
+def npm_schema(env: str, folder: str, file: str, package: str) -> dict:
+    """A JSON schema scripts/test fetched from an npm package (`env` names the file)."""
+    default = Path.home() / ".tfactory/cache/test-data" / folder / file
+    path = Path(os.environ.get(env) or default)
     if not path.is_file():
         raise AssertionError(
-            f"Stryker's report schema is missing at {path}: run scripts/test, which fetches "
-            "mutation-testing-report-schema with npm"
+            f"{path} is missing: run scripts/test, which fetches {package} with npm"
         )
     return json.loads(path.read_text())
+
+
+def stryker_schema() -> dict:
+    """Stryker's mutation-testing-report-schema, as published on npm."""
+    return npm_schema(
+        "TFACTORY_STRYKER_SCHEMA",
+        "mutation-testing-report-schema-3.8.4",
+        "package/src/mutation-testing-report-schema.json",
+        "mutation-testing-report-schema",
+    )
 
 
 def sarif_schema() -> dict:
-    """The SARIF 2.1.0 JSON schema, as Microsoft's SARIF multitool ships it on npm
-    (scripts/test fetches it; TFACTORY_SARIF_SCHEMA names the file)."""
-    default = (
-        Path.home() / ".tfactory/cache/test-data/sarif-multitool-linux-5.7.0"
-        / "package/sarif-2.1.0.json"
-    )  # fmt: skip
-    path = Path(os.environ.get("TFACTORY_SARIF_SCHEMA") or default)
-    if not path.is_file():
-        raise AssertionError(
-            f"the SARIF schema is missing at {path}: run scripts/test, which fetches "
-            "@microsoft/sarif-multitool-linux with npm"
-        )
-    return json.loads(path.read_text())
+    """The SARIF 2.1.0 JSON schema, as Microsoft's SARIF multitool ships it on npm."""
+    return npm_schema(
+        "TFACTORY_SARIF_SCHEMA",
+        "sarif-multitool-linux-5.7.0",
+        "package/sarif-2.1.0.json",
+        "@microsoft/sarif-multitool-linux",
+    )
 
 
 def start_example_task(example: dict, *, options: dict | None = None, sandbox: str | None = None):
