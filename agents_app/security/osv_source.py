@@ -43,8 +43,6 @@ class AdvisorySource:
     """Advisories per (package, version) query; `describe` says where they came from.
     The lists may hold advisories that do not affect the version: callers check."""
 
-    name = ""
-
     def advisories(self, queries: Iterable[Query]) -> dict[Query, list[Advisory]]:
         raise NotImplementedError
 
@@ -61,8 +59,6 @@ def _parse(data: Any, origin: str) -> Advisory | None:
 
 
 class OfflineDatabase(AdvisorySource):
-    name = "offline"
-
     def __init__(self, path: Path, cache_dir: Path):
         self.path = Path(path)
         if not self.path.exists():
@@ -212,8 +208,6 @@ def _first_line(path: Path, heading: bool = False) -> str | None:
 
 class OsvApi(AdvisorySource):
     """api.osv.dev's v1 API: /v1/querybatch for the ids, /v1/vulns/{id} for each record."""
-
-    name = "api"
 
     def __init__(self, base_url: str, timeout_s: float = 10.0):
         self.base_url = base_url.rstrip("/")
