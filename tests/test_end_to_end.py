@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from tasks_app import services
-from tasks_app.models import Task
+from tasks_app.models import Project, Task
 from tests.conftest import git, qcluster
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -87,6 +87,14 @@ def test_the_cli_reports_bad_input_and_exits_non_zero(example):
     assert Task.objects.count() == 0
     with pytest.raises(CommandError, match="unknown project 'nobody'"):
         call_command("tfactory_run", "--project", "nobody", "--spec", "s1", "--branch", "feature/x")
+    for lanes in ("sast,fuzz", " , "):
+        with pytest.raises(CommandError, match=r"--lanes: unknown lane\(s\) .*; lanes: functional"):
+            call_command(
+                "tfactory_run", "--project", "other", "--repo", example["repo"],
+                "--spec", example["spec_id"], "--branch", example["branch"], "--lanes", lanes,
+            )  # fmt: skip
+    # refused before the project is registered
+    assert not Project.objects.filter(pk="other").exists() and Task.objects.count() == 0
 
 
 def test_a_worker_process_runs_the_queued_stages(example, tf_home, tmp_path):

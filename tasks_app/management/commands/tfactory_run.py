@@ -32,6 +32,20 @@ def _printable(text: str) -> str:
     return text.translate(_CONTROL)
 
 
+def _lanes_off(value: str | None) -> dict[str, bool]:
+    """The handover options that switch off every lane --lanes does not name."""
+    if value is None:
+        return {}
+    wanted = [lane.strip() for lane in value.split(",") if lane.strip()]
+    unknown = [lane for lane in wanted if lane not in services.LANES]
+    if unknown or not wanted:
+        raise CommandError(
+            f"--lanes: unknown lane(s) {', '.join(unknown) or '(none given)'}; "
+            f"lanes: {', '.join(services.LANES)}"
+        )
+    return {lane: False for lane in services.LANES if lane not in wanted}
+
+
 class Command(BaseCommand):
     help = "Hand a feature branch to TFactory and run the pipeline in the foreground."
 
@@ -93,6 +107,7 @@ class Command(BaseCommand):
     def handle(self, *args, **opts) -> None:
         # tasks left claimed by a foreground run that was killed would block their spec
         pipeline.reap_stale_tasks(requeue=False)
+        lanes_off = _lanes_off(opts["lanes"])  # checked before anything is created
         project = Project.objects.filter(pk=opts["project"]).first()
         try:
             if opts["repo"]:
@@ -110,17 +125,7 @@ class Command(BaseCommand):
                 options["engine_budget_s"] = opts["engine_budget"]
             if opts["no_mutation"]:
                 options["mutation"] = False
-            if opts["lanes"]:
-                wanted = [lane.strip() for lane in opts["lanes"].split(",") if lane.strip()]
-                unknown = [lane for lane in wanted if lane not in services.LANES]
-                if unknown or not wanted:
-                    raise CommandError(
-                        f"--lanes: unknown lane(s) {', '.join(unknown) or '(none given)'}; "
-                        f"lanes: {', '.join(services.LANES)}"
-                    )
-                for lane in services.LANES:
-                    if lane not in wanted:
-                        options[lane] = False
+            options.update(lanes_off)
             if opts["mutation_budget"]:
                 options["mutation_budget_s"] = opts["mutation_budget"]
             if opts["offline"]:
