@@ -1,4 +1,5 @@
-"""django-q2 glue: one durable job per pipeline stage, plus the reaper.
+"""django-q2's entry points, at the dotted paths stored in queued jobs and in the reaper's
+Schedule row (agents_app.jobs.stage_job, agents_app.jobs.reap_job): keep them here.
 
 Workers get ids, never model instances. `max_attempts` is 1 and every stage claims its
 task with a conditional update, so a job delivered twice does nothing the second time.
@@ -8,32 +9,20 @@ from __future__ import annotations
 
 import logging
 
-from django_q.tasks import async_task
-
-from agents_app import pipeline
+from agents_app.pipeline import queue, reaper, runner
 
 log = logging.getLogger(__name__)
 
 
-def enqueue_stage(task_id: int, stage: str) -> str:
-    return async_task(
-        "agents_app.jobs.stage_job",
-        task_id,
-        stage,
-        task_name=f"task-{task_id}-{stage}",
-        group=f"task-{task_id}",
-    )
-
-
 def stage_job(task_id: int, stage: str) -> str | None:
-    following = pipeline.run_stage(task_id, stage)
+    following = runner.run_stage(task_id, stage)
     if following:
-        enqueue_stage(task_id, following)
+        queue.enqueue_stage(task_id, following)
     return following
 
 
 def reap_job() -> list[int]:
-    reaped = pipeline.reap_stale_tasks()
+    reaped = reaper.reap_stale_tasks()
     if reaped:
         log.warning("reaped stale tasks: %s", reaped)
     return reaped

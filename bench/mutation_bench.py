@@ -92,7 +92,7 @@ def fork_cost(case: Case, repo: Path) -> float:
 
 def run_ours(case: Case, workdir: Path, workers: int) -> dict[str, Any]:
     """The engine end to end, as the executor and the lane run it."""
-    from agents_app.mutation.lane import (
+    from agents_app.lanes.mutation.lane import (
         Coverage,
         build_job,
         generate,

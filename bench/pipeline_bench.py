@@ -105,7 +105,7 @@ def main() -> int:
         repeat=5,
     )
 
-    from agents_app import pipeline
+    from agents_app.pipeline import runner
     from tasks_app import services
     from tasks_app.models import TaskEvent
 
@@ -125,7 +125,7 @@ def main() -> int:
         enqueue=False,
     )
     intake = time.perf_counter() - t0
-    task = pipeline.run_to_end(task.pk)
+    task = runner.run_to_end(task.pk)
     total = time.perf_counter() - t0
 
     stages = {"intake": round(intake, 3)}

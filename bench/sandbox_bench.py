@@ -36,7 +36,7 @@ def main() -> int:
     django.setup()
     from django.conf import settings
 
-    from agents_app.project_env import ensure_project_env
+    from agents_app.env.project import ensure_project_env
     from agents_app.sandbox import Mount, SandboxError, get_sandbox
 
     info = json.loads(

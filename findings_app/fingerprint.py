@@ -15,8 +15,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents_app import safe_fs
 from findings_app.secrets import scrub
+from tasks_app.core import safe_fs
 
 SNIPPET_LINES = 6
 SNIPPET_WIDTH = 240

@@ -12,20 +12,32 @@ from tasks_app import services
 from tasks_app.models import Project, PullRequestLink, Task, TaskEvent
 
 
+class ReadOnly:
+    """Task state is the pipeline's to write: the admin shows it, and its actions go
+    through the services (the one write path), never through a change form."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
     list_display = ("id", "name", "repo_path", "default_base_ref", "created_at")
     search_fields = ("id", "name", "repo_path", "git_url")
 
 
-class TaskEventInline(admin.TabularInline):
+class TaskEventInline(ReadOnly, admin.TabularInline):
     model = TaskEvent
     extra = 0
-    can_delete = False
     fields = ("id", "created_at", "kind", "level", "stage", "message")
     readonly_fields = fields
     ordering = ("-id",)
-    max_num = 0
     show_change_link = True
 
 
@@ -71,7 +83,7 @@ def _rerun_action(lane: str) -> Callable[..., None]:
 
 
 @admin.register(Task)
-class TaskAdmin(admin.ModelAdmin):
+class TaskAdmin(ReadOnly, admin.ModelAdmin):
     list_display = (
         "id",
         "project",
@@ -86,7 +98,6 @@ class TaskAdmin(admin.ModelAdmin):
     list_filter = ("status", "project", "mode", "spec_source", "created_at")
     search_fields = ("=id", "spec_id", "branch", "head_sha", "error", "project__id")
     list_select_related = ("project",)
-    readonly_fields = ("created_at", "started_at", "finished_at", "updated_at", "heartbeat_at")
     date_hierarchy = "created_at"
     inlines = [TaskEventInline]
     actions = [*(_rerun_action(lane) for lane in services.LANES), "cancel"]
@@ -113,7 +124,7 @@ class TaskAdmin(admin.ModelAdmin):
 
 
 @admin.register(TaskEvent)
-class TaskEventAdmin(admin.ModelAdmin):
+class TaskEventAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ("id", "task", "created_at", "kind", "level", "stage", "message")
     list_filter = ("kind", "level", "stage", "task__project")
     search_fields = ("message", "=task__id")

@@ -97,7 +97,7 @@ class Project(models.Model):
     # repo_path is then TFactory's own bare clone, fetched before each handover.
     git_url = models.CharField(max_length=1000, blank=True)
 
-    # Delivery (tasks_app/delivery.py). Each side effect happens only where it is
+    # Delivery (agents_app/stages/deliver/). Each side effect happens only where it is
     # configured, and each can be switched off here; empty values mean the settings'.
     commit_tests = models.BooleanField(
         default=True, help_text="Commit the accepted tests on the feature branch"

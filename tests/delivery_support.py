@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from agents_app import pipeline
 from agents_app.models import GeneratedTest
+from agents_app.pipeline import runner
 from tasks_app import services
 from tasks_app.models import Task
 
@@ -44,7 +44,7 @@ def test_checks_nothing():
 
 def plant_and_queue_triage(task: Task) -> Task:
     """Plant what the evaluator would have written and queue the triager."""
-    assert pipeline.run_stage(task.pk, "planning") == "generating"
+    assert runner.run_stage(task.pk, "planning") == "generating"
     ws = Path(task.workspace)
     rel = "tests/functional/test_planted.py"
     (ws / rel).write_text(ACCEPTED_SOURCE + "\n\n" + REJECTED_SOURCE)
@@ -88,7 +88,7 @@ def hand_over(example: dict, *, options: dict | None = None, spec_id: str | None
 
 def finish(task: Task) -> Task:
     """Run the queued stages to the end (triaging, delivering)."""
-    return pipeline.run_to_end(task.pk)
+    return runner.run_to_end(task.pk)
 
 
 def report_of(task: Task) -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.utils import timezone
 
-from tasks_app.events import emit_event
+from tasks_app.core.events import emit_event
 from tasks_app.models import Task, TaskEvent
 from tests.conftest import ROOT
 

@@ -1,4 +1,4 @@
-"""Project analysis (agents_app.analysis)."""
+"""Project analysis (agents_app.spec.analysis)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from agents_app.analysis import analyse_project, list_files
+from agents_app.spec.analysis import analyse_project, list_files
 
 GIT = ["git", "-c", "user.name=T", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
 

@@ -1,4 +1,4 @@
-"""Diff → changed lines → changed symbols (agents_app.changes), on real git repositories."""
+"""Diff → changed lines → changed symbols (agents_app.spec.changes), on real git repositories."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agents_app.changes import (
+from agents_app.spec.changes import (
     ChangedFile,
     DiffError,
     changed_lines,

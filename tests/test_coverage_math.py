@@ -1,6 +1,6 @@
 """Coverage math of the evaluator: changed elements and minimisation."""
 
-from agents_app.evaluator import minimise
+from agents_app.stages.evaluate import minimise
 
 
 def test_minimise_keeps_the_fewest_tests_for_the_same_coverage():
@@ -19,7 +19,7 @@ def test_minimise_keeps_the_fewest_tests_for_the_same_coverage():
 
 
 def test_a_changed_continuation_line_counts_as_its_statement():
-    from agents_app.evaluator import changed_elements, covered_by_context
+    from agents_app.stages.evaluate import changed_elements, covered_by_context
 
     plan = {"targets": [{"path": "m.py", "changed_lines": [3, 7]}]}
     export = {

@@ -1,4 +1,4 @@
-"""Acceptance criteria and AIFactory spec parsing (agents_app.criteria)."""
+"""Acceptance criteria and AIFactory spec parsing (agents_app.spec.criteria)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agents_app.criteria import (
+from agents_app.spec.criteria import (
     Criterion,
     SpecFormatError,
     collect_criteria,

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks_app import github, services
+from agents_app.stages.deliver import github
+from tasks_app import services
 from tasks_app.models import Project, Task, TaskEvent
 from tests.delivery_support import (
     FakeGitHub,

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from agents_app import pipeline
-from agents_app.project_env import ensure_project_env
-from agents_app.runtime import ensure_worktree, session_key
+from agents_app.env.project import ensure_project_env
+from agents_app.env.runtime import ensure_worktree, session_key
+from agents_app.pipeline import reaper, runner
 from agents_app.sandbox.docker import container_name, docker_problem
 from tasks_app.models import Task
 from tests.conftest import start_example_task
@@ -58,7 +58,7 @@ def test_the_task_fails_within_60_s_when_dockerd_dies(task, monkeypatch):
 
         done = threading.Event()
         thread = threading.Thread(
-            target=lambda: (pipeline.run_to_end(task.pk), done.set()), daemon=True
+            target=lambda: (runner.run_to_end(task.pk), done.set()), daemon=True
         )
         thread.start()
         deadline = time.monotonic() + 240
@@ -107,7 +107,7 @@ def test_one_container_serves_every_step_and_goes_with_the_task(task):
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     Task.objects.filter(pk=task.pk).update(options={"engine_budget_s": 10, "sandbox": "docker"})
-    task = pipeline.run_to_end(task.pk)
+    task = runner.run_to_end(task.pk)
     stop.set()
     watcher.join(5)
     assert task.status == Task.Status.DONE, task.error
@@ -133,7 +133,7 @@ def test_the_reaper_removes_containers_of_ended_tasks(task):
     try:
         # the worker crashed: the task ended without removing its container
         Task.objects.filter(pk=task.pk).update(status=Task.Status.FAILED)
-        removed = pipeline.reap_orphan_sandboxes()
+        removed = reaper.reap_orphan_sandboxes()
         assert container_name(session_key(task.pk)) in removed
         with pytest.raises(docker_sdk.errors.NotFound):
             client.containers.get(container_name(session_key(task.pk)))

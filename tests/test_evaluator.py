@@ -12,9 +12,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from agents_app import pipeline
-from agents_app.engines import repair
+from agents_app.lanes.functional.engines import repair
 from agents_app.models import GeneratedTest
+from agents_app.pipeline import runner
 from tasks_app import services
 from tasks_app.models import Task
 from tests.conftest import start_example_task, stryker_schema
@@ -132,7 +132,7 @@ def evaluated(example, settings) -> Task:
     settings.TFACTORY_TEST_TIMEOUT_S = 3
     task = _planned(example)
     _plant(task, planted_source())
-    pipeline.run_to_end(task.pk)
+    runner.run_to_end(task.pk)
     task.refresh_from_db()
     return task
 
@@ -309,7 +309,7 @@ def test_the_mutation_lane_reruns_alone(evaluated):
     task.refresh_from_db()
     assert task.queued_stage == "running"
     assert task.lanes["mutation"]["status"] == "pending"
-    pipeline.run_to_end(task.pk)
+    runner.run_to_end(task.pk)
     task.refresh_from_db()
     assert task.status == Task.Status.DONE, task.error
     # the same candidates (no new generation), a new kill matrix with the same figures
@@ -338,7 +338,7 @@ def _plant(task: Task, source: str) -> None:
 
 def _planned(example: dict) -> Task:
     task = start_example_task(example)
-    assert pipeline.run_stage(task.pk, "planning") == "generating"
+    assert runner.run_stage(task.pk, "planning") == "generating"
     task.refresh_from_db()
     return task
 
@@ -359,7 +359,7 @@ def test_plants_a_link():
     assert True
 """,
     )
-    pipeline.run_to_end(task.pk)
+    runner.run_to_end(task.pk)
     task.refresh_from_db()
     assert task.status == Task.Status.DONE, task.error
     runs = Path(task.workspace) / "runs"
@@ -400,7 +400,7 @@ def test_too_short():
         normalize_code("ab")
 """,
     )
-    pipeline.run_to_end(task.pk)
+    runner.run_to_end(task.pk)
     task.refresh_from_db()
     assert task.status == Task.Status.DONE, task.error
     t = GeneratedTest.objects.get(task=task)
@@ -454,7 +454,7 @@ def test_a_test_that_hits_a_limit_is_marked_and_the_task_goes_on(example, settin
     settings.TFACTORY_SANDBOX_PIDS = 128
     task = _planned(example)
     _plant(task, LIMIT_TESTS)
-    pipeline.run_to_end(task.pk)
+    runner.run_to_end(task.pk)
     task.refresh_from_db()
     assert task.status == Task.Status.DONE, task.error
     reasons = {
@@ -483,7 +483,7 @@ def test_with_no_passing_test_every_mutant_is_no_coverage(example):
     subprocess.run(["git", "-C", str(repo), "checkout", "-q", "main"], check=True)
     task = _planned(example)
     _plant(task, "def test_fails():\n    assert 1 == 2\n")
-    pipeline.run_to_end(task.pk)
+    runner.run_to_end(task.pk)
     task.refresh_from_db()
     assert task.status == Task.Status.DONE, task.error
     mut = json.loads((Path(task.workspace) / "report.json").read_text())["mutation"]
@@ -503,7 +503,7 @@ def test_with_the_mutation_lane_off_the_gate_is_open_and_the_report_says_so(exam
         "def test_too_short():\n    with pytest.raises(DiscountError):\n"
         "        normalize_code('ab')\n",
     )
-    pipeline.run_to_end(task.pk)
+    runner.run_to_end(task.pk)
     task.refresh_from_db()
     assert task.status == Task.Status.DONE, task.error
     assert task.lanes["mutation"]["status"] == "skipped"

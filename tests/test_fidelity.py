@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from agents_app.criteria import parse_spec_criteria
 from agents_app.guards import CLASSES
 from agents_app.guards.fidelity import RULES, check
+from agents_app.spec.criteria import parse_spec_criteria
 
 SPEC = Path(__file__).resolve().parent.parent / "examples/billable/spec/001-discount-codes/spec.md"
 AC = {c.label: c.text for c in parse_spec_criteria(SPEC.read_text(encoding="utf-8"))}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks_app import git as tgit
 from tasks_app import services
+from tasks_app.core import git as tgit
 from tasks_app.models import Project, PullRequestLink, Task, TaskEvent
 from tests.conftest import git
 

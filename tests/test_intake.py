@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tasks_app import services
+from tasks_app.core.workspace import Workspace
 from tasks_app.models import Project, Task, TaskEvent
-from tasks_app.workspace import Workspace
 from tests.conftest import git
 
 pytestmark = pytest.mark.django_db
@@ -310,7 +310,7 @@ def test_services_reject_unknown_task_ids(db):
 def test_secret_values_never_reach_events(project, example, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-secret-value-123456")
     task = services.start_task(handover(example), enqueue=False)
-    from tasks_app.events import emit_event
+    from tasks_app.core.events import emit_event
 
     emit_event(task, "calling with sk-ant-test-secret-value-123456 now")
     messages = " ".join(task.events.values_list("message", flat=True))

@@ -24,8 +24,8 @@ from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
-from tasks_app import live
-from tasks_app.events import emit_event
+from tasks_app.core import live
+from tasks_app.core.events import emit_event
 from tasks_app.models import Project, Task, TaskEvent
 from tfactory.asgi import application
 
@@ -268,7 +268,7 @@ def test_watchers_of_one_task_each_get_every_row_from_their_own_cursor(cookie):
 
 
 def test_small_batches_and_a_trimmed_feed_lose_and_repeat_nothing(cookie, monkeypatch):
-    from tasks_app import consumers
+    from tasks_app.web import consumers
 
     monkeypatch.setattr(consumers, "BATCH", 3)
     monkeypatch.setattr(consumers, "CACHE_ROWS", 4)
@@ -422,7 +422,7 @@ def test_with_redis_a_row_written_by_another_process_arrives_at_once(
     task = make_task()
     script = (
         "import json, time, django; django.setup()\n"
-        "from tasks_app.events import emit_event\n"
+        "from tasks_app.core.events import emit_event\n"
         f"e = emit_event({task.pk}, 'from another process')\n"
         "print(json.dumps([e.pk, time.time()]))\n"
     )
@@ -457,12 +457,12 @@ def test_a_redis_that_is_down_does_not_break_emit_event(settings, tmp_path, capl
     settings.CHANNEL_LAYERS = redis_layers(f"unix://{tmp_path / 'no-redis.sock'}")
     monkeypatch.setattr(live, "WARN_EVERY_S", 0.0)
     task = make_task()
-    with caplog.at_level(logging.WARNING, logger="tasks_app.live"):
+    with caplog.at_level(logging.WARNING, logger="tasks_app.core.live"):
         events = [emit_event(task, f"line {n}") for n in range(3)]
         assert live.flush(10)
     assert TaskEvent.objects.filter(task=task).count() == 3
     assert [e.pk for e in events] == sorted(e.pk for e in events)
-    warnings = [r for r in caplog.records if r.name == "tasks_app.live"]
+    warnings = [r for r in caplog.records if r.name == "tasks_app.core.live"]
     assert warnings and "not sent" in warnings[0].getMessage()
 
 

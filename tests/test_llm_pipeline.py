@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from agents_app import pipeline
 from agents_app.models import GeneratedTest
+from agents_app.pipeline import runner
 from tasks_app.models import Task, TaskEvent
 from tests.conftest import start_example_task
 from tests.llm_fakes import Answer, Call, ScriptedModel, serve
@@ -188,7 +188,7 @@ def model_settings(settings, monkeypatch):
 
 def run_task(example, options) -> tuple[Task, dict]:
     task = start_example_task(example, options=options)
-    task = pipeline.run_to_end(task.pk)
+    task = runner.run_to_end(task.pk)
     task.refresh_from_db()
     report = json.loads((Path(task.workspace) / "report.json").read_text())
     return task, report
@@ -426,7 +426,7 @@ def test_a_worker_configured_for_another_model_fails_the_task_with_a_sentence(
         task = start_example_task(example, options={"mutation": False})
         assert task.mode == "llm:anthropic/claude-test"
         settings.TFACTORY_LLM_PROVIDER = ""  # this worker runs offline
-        task = pipeline.run_to_end(task.pk)
+        task = runner.run_to_end(task.pk)
     assert task.status == Task.Status.FAILED
     assert "runs in llm:anthropic/claude-test mode but this worker is configured for offline" in (
         task.error

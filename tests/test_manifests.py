@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from agents_app.security.manifests import exact_version, is_dependency_file, read_manifest
+from agents_app.lanes.security.manifests import exact_version, is_dependency_file, read_manifest
 
 FILES = {
     "requirements.txt": (

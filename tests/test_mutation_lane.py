@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import jsonschema
 
-from agents_app.mutation.gate import MutationGate
-from agents_app.mutation.lane import Coverage, importers_of, select_tests
-from agents_app.mutation.operators import find_mutants
-from agents_app.mutation.report import Matrix, stryker_report
+from agents_app.lanes.mutation.gate import MutationGate
+from agents_app.lanes.mutation.lane import Coverage, importers_of, select_tests
+from agents_app.lanes.mutation.operators import find_mutants
+from agents_app.lanes.mutation.report import Matrix, stryker_report
 from tests.conftest import stryker_schema
 
 SOURCE = b"""\

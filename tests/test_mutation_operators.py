@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from agents_app.mutation.operators import MutationSyntaxError, find_mutants
+from agents_app.lanes.mutation.operators import MutationSyntaxError, find_mutants
 
 
 def mutants(src: str, lines: set[int] | None = None):

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from agents_app.mutation.operators import find_mutants
-from agents_app.runtime import RUNNER_SIDE
+from agents_app.env.runtime import RUNNER_SIDE
+from agents_app.lanes.mutation.operators import find_mutants
 
 CALC = """\
 import functools

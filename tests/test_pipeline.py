@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from agents_app import pipeline
 from agents_app.models import PlanSubtask, TestPlan
+from agents_app.pipeline import reaper, runner
 from tasks_app import services
 from tasks_app.models import Task
 from tests.conftest import git, start_example_task
@@ -27,7 +27,7 @@ def task(example) -> Task:
 
 
 def test_the_plan_has_one_phase_per_criterion_with_lane_tagged_targets(task):
-    assert pipeline.run_stage(task.pk, "planning") == "generating"
+    assert runner.run_stage(task.pk, "planning") == "generating"
     task.refresh_from_db()
     plan = json.loads((Path(task.workspace) / "test_plan.json").read_text())
 
@@ -72,9 +72,9 @@ def _defs(tree: ast.Module):
 
 
 def test_a_stage_is_claimed_once(task):
-    assert pipeline.run_stage(task.pk, "planning", worker="w1") == "generating"
+    assert runner.run_stage(task.pk, "planning", worker="w1") == "generating"
     # a duplicate delivery of the same job finds nothing to claim
-    assert pipeline.run_stage(task.pk, "planning", worker="w2") is None
+    assert runner.run_stage(task.pk, "planning", worker="w2") is None
     task.refresh_from_db()
     assert task.queued_stage == "generating"
     assert task.status == "planning" and task.claimed_by == ""
@@ -86,7 +86,7 @@ def test_a_failing_stage_fails_the_task_with_a_clear_error_and_a_report(task):
     plan = Path(task.workspace) / "context" / "aifactory_plan.json"
     plan.chmod(0o644)
     plan.write_text('{"phases": "not a list"}')
-    assert pipeline.run_stage(task.pk, "planning") is None
+    assert runner.run_stage(task.pk, "planning") is None
     task.refresh_from_db()
     assert task.status == Task.Status.FAILED
     assert "planning failed" in task.error and "phases" in task.error
@@ -106,33 +106,33 @@ def test_the_reaper_fails_a_task_whose_worker_stopped(task):
     Task.objects.filter(pk=task.pk).update(
         status="generating", queued_stage="", claimed_by="host:123:1", heartbeat_at=stale
     )
-    assert pipeline.reap_stale_tasks(stale_after_s=60) == [task.pk]
+    assert reaper.reap_stale_tasks(stale_after_s=60) == [task.pk]
     task.refresh_from_db()
     assert task.status == Task.Status.FAILED
     assert "stopped responding" in task.error and "generating" in task.error
     report = json.loads((Path(task.workspace) / "report.json").read_text())
     assert report["status"] == "failed" and "stopped responding" in report["error"]
     # a second pass finds nothing
-    assert pipeline.reap_stale_tasks(stale_after_s=60) == []
+    assert reaper.reap_stale_tasks(stale_after_s=60) == []
 
 
 def test_the_reaper_leaves_live_tasks_alone(task):
     Task.objects.filter(pk=task.pk).update(
         status="running", claimed_by="host:1:1", heartbeat_at=timezone.now()
     )
-    assert pipeline.reap_stale_tasks(stale_after_s=60) == []
+    assert reaper.reap_stale_tasks(stale_after_s=60) == []
     task.refresh_from_db()
     assert task.status == "running"
 
 
 @pytest.mark.slow
 def test_cancelling_a_running_stage_stops_its_sandboxed_work(task, settings):
-    assert pipeline.run_stage(task.pk, "planning") == "generating"
+    assert runner.run_stage(task.pk, "planning") == "generating"
     Task.objects.filter(pk=task.pk).update(options={"engine_budget_s": 120})
     result: dict = {}
 
     def work():
-        result["next"] = pipeline.run_stage(task.pk, "generating")
+        result["next"] = runner.run_stage(task.pk, "generating")
 
     worker = threading.Thread(target=work)
     worker.start()
@@ -165,7 +165,7 @@ def test_a_task_that_never_planned_cannot_be_rerun(task):
 
 
 def test_rerun_lane_requeues_a_finished_task(task, example):
-    assert pipeline.run_stage(task.pk, "planning") == "generating"
+    assert runner.run_stage(task.pk, "planning") == "generating"
     services.cancel_task(task.pk)
     task = services.rerun_lane(task.pk, "functional", enqueue=False)
     assert task.started_at is None
@@ -176,7 +176,7 @@ def test_rerun_lane_requeues_a_finished_task(task, example):
     with pytest.raises(services.HandoverError, match="still pending"):
         services.rerun_lane(task.pk, "functional")
     # the worktree comes back for the rerun, at the same commit
-    from agents_app.runtime import ensure_worktree
+    from agents_app.env.runtime import ensure_worktree
 
     wt = ensure_worktree(task)
     assert git(wt, "rev-parse", "HEAD").strip() == example["head_sha"]
@@ -198,7 +198,7 @@ def test_a_branch_without_python_changes_ends_done_with_nothing_to_test(example)
         },
         enqueue=False,
     )
-    task = pipeline.run_to_end(task.pk)
+    task = runner.run_to_end(task.pk)
     assert task.status == Task.Status.DONE, task.error
     report = json.loads((Path(task.workspace) / "report.json").read_text())
     assert report["tests"] == []
@@ -210,15 +210,15 @@ def test_a_branch_without_python_changes_ends_done_with_nothing_to_test(example)
 def test_a_lost_job_between_stages_is_queued_again(task):
     from django_q.models import OrmQ
 
-    assert pipeline.run_stage(task.pk, "planning") == "generating"
+    assert runner.run_stage(task.pk, "planning") == "generating"
     # the hand-off happened but the job never reached the queue (a crash in between)
     Task.objects.filter(pk=task.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
     assert not OrmQ.objects.exists()
-    pipeline.reap_stale_tasks(stale_after_s=60)
+    reaper.reap_stale_tasks(stale_after_s=60)
     assert [q.name() for q in OrmQ.objects.all()] == [f"task-{task.pk}-generating"]
     # while the job waits in the queue, nothing is added
     Task.objects.filter(pk=task.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
-    pipeline.reap_stale_tasks(stale_after_s=60)
+    reaper.reap_stale_tasks(stale_after_s=60)
     assert OrmQ.objects.count() == 1
 
 

@@ -19,7 +19,7 @@ from django.test import Client
 from django_q.models import OrmQ
 
 from tasks_app import services
-from tasks_app.events import emit_event
+from tasks_app.core.events import emit_event
 from tasks_app.models import Project, Task
 from tests.conftest import start_example_task
 from tests.portal_support import demo_report, finish_like_the_demo, start_running

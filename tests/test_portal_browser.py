@@ -21,7 +21,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django_q.models import OrmQ
 
-from tasks_app.events import emit_event
+from tasks_app.core.events import emit_event
 from tasks_app.models import Task
 from tests.conftest import ROOT, start_example_task
 from tests.portal_support import finish_like_the_demo, start_running

@@ -669,8 +669,8 @@ EXAMPLE_CANDIDATES = {
 
 @pytest.mark.django_db(transaction=True)
 def test_check_many_on_the_example_with_a_task_runtime(example):
-    from agents_app.project_env import ProjectEnv
-    from agents_app.runtime import TaskRuntime, copy_tree, ensure_worktree, task_scratch
+    from agents_app.env.project import ProjectEnv
+    from agents_app.env.runtime import TaskRuntime, copy_tree, ensure_worktree, task_scratch
     from tests.conftest import start_example_task
 
     task = start_example_task(example, sandbox="bwrap")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agents_app.project_env import (
+from agents_app.env.project import (
     RUNNER_REQUIREMENTS,
     ProjectEnv,
     ProjectEnvCancelled,
@@ -374,7 +374,7 @@ def test_concurrent_calls_build_once(tmp_path, cache_dir, sandbox):
 
 
 def test_project_is_part_of_the_key_and_of_a_safe_folder_name(tmp_path):
-    from agents_app.project_env import _env_name
+    from agents_app.env.project import _env_name
 
     repo = make_project(tmp_path / "repo", {"requirements.txt": "six==1.16.0\n"})
     plain, alpha, beta = (
@@ -453,7 +453,7 @@ def test_symlinked_dependency_files_are_not_read(tmp_path):
     plan = _install_plan(repo)
     assert plan.steps == [] and plan.description == "no dependency files"
 
-    from agents_app.project_env import skipped_dependency_files
+    from agents_app.env.project import skipped_dependency_files
 
     assert skipped_dependency_files(repo) == ["pyproject.toml", "requirements", "requirements.txt"]
 
@@ -461,7 +461,7 @@ def test_symlinked_dependency_files_are_not_read(tmp_path):
 def test_cancel_before_start_and_while_waiting_for_the_lock(tmp_path):
     import fcntl
 
-    from agents_app.project_env import _env_name
+    from agents_app.env.project import _env_name
 
     repo = make_project(tmp_path / "repo", {"requirements.txt": "six==1.16.0\n"})
     done = threading.Event()
@@ -516,7 +516,7 @@ def test_links_planted_by_build_code_are_never_followed_by_the_host(tmp_path, sa
     old in-env marker and like metadata the host used to read, pointing at a host file."""
     import sys
 
-    from agents_app.project_env import _env_name
+    from agents_app.env.project import _env_name
 
     host_file = tmp_path / "host-file.txt"
     original = "Metadata-Version: 2.1\nName: leaked-host-secret\nVersion: 6.6.6\n"

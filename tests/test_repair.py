@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from agents_app.engines import line_ranges, repair
+from agents_app.lanes.functional.engines import line_ranges, repair
 
 MODULE = """\
 from decimal import Decimal, ROUND_HALF_UP

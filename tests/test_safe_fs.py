@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from agents_app import safe_fs
+from tasks_app.core import safe_fs
 
 
 @pytest.fixture

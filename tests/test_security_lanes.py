@@ -18,8 +18,8 @@ import pytest
 import yaml
 from django.core.management import call_command
 
-from agents_app import pipeline
-from agents_app.triager import render_pr_comment
+from agents_app.pipeline import runner
+from agents_app.stages.report import render_pr_comment
 from findings_app.models import Finding, Triage
 from tasks_app import services
 from tasks_app.models import Task, TaskEvent
@@ -47,7 +47,7 @@ def run_task(
     if spec_text:
         payload["spec_text"] = spec_text
     task = services.start_task(payload, enqueue=False)
-    task = pipeline.run_to_end(task.pk)
+    task = runner.run_to_end(task.pk)
     assert task.status == Task.Status.DONE, task.error
     return task, json.loads((Path(task.workspace) / "report.json").read_text())
 
@@ -428,7 +428,7 @@ def test_each_security_lane_reruns_alone(planted):
     ids = {f["fingerprint"]: f["id"] for f in report["findings"]}
     rerun = services.rerun_lane(task.pk, "secrets", enqueue=False)
     assert rerun.lanes["secrets"] == {"status": "pending"}
-    task = pipeline.run_to_end(task.pk)
+    task = runner.run_to_end(task.pk)
     assert task.status == Task.Status.DONE, task.error
     report2 = json.loads((Path(task.workspace) / "report.json").read_text())
     assert report2["lanes"]["secrets"]["started_at"] != before["secrets"]
@@ -440,8 +440,8 @@ def test_each_security_lane_reruns_alone(planted):
 
 
 def test_our_semgrep_rules_pass_their_own_tests(tmp_path):
-    from agents_app.security.sast import RULES, SEMGREP_ENV
-    from agents_app.toolenvs import ensure_tool_env
+    from agents_app.env.tools import ensure_tool_env
+    from agents_app.lanes.security.sast import RULES, SEMGREP_ENV
 
     env = ensure_tool_env("semgrep")
     proc = subprocess.run(

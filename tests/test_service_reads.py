@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tasks_app import services
-from tasks_app.events import emit_event
+from tasks_app.core.events import emit_event
 from tasks_app.models import Task, TaskEvent
 from tests.conftest import git, start_example_task
 

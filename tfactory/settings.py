@@ -89,7 +89,7 @@ TFACTORY_MUTATION_MAX_MUTANTS = envint("TFACTORY_MUTATION_MAX_MUTANTS", "1000")
 TFACTORY_MUTATION_WORKERS = envint("TFACTORY_MUTATION_WORKERS", str(os.cpu_count() or 1))
 TFACTORY_MUTATION_TIMEOUT_FACTOR = float(os.getenv("TFACTORY_MUTATION_TIMEOUT_FACTOR", "2.0"))
 TFACTORY_MUTATION_TIMEOUT_S = float(os.getenv("TFACTORY_MUTATION_TIMEOUT_S", "1.0"))
-# The security lanes (agents_app/security): each can be switched off here or per task.
+# The security lanes (agents_app/lanes/security): each can be switched off here or per task.
 TFACTORY_SAST = envbool("TFACTORY_SAST", "True")
 TFACTORY_DEPS = envbool("TFACTORY_DEPS", "True")
 TFACTORY_SECRETS = envbool("TFACTORY_SECRETS", "True")
@@ -116,7 +116,7 @@ TFACTORY_GIT_PROTOCOLS = [
 # Where people reach this TFactory in a browser; links in tool answers point here.
 TFACTORY_PUBLIC_URL = os.getenv("TFACTORY_PUBLIC_URL", "http://localhost:8000").rstrip("/")
 
-# Delivery (tasks_app/delivery.py): the accepted tests are committed on the feature branch
+# Delivery (agents_app/stages/deliver/): the accepted tests are committed on the feature branch
 # by this author (a project may set its own), pushed where the project has a push remote,
 # and the report is posted on the branch's pull request through the GitHub REST API with
 # the token in the variable named here (never in a file, an argument or a log), or
@@ -266,15 +266,15 @@ STATIC_ROOT = TFACTORY_HOME / "static"
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns at start-up when it is missing
 
-# The REST API (tasks_app/api): token auth ("Bearer <key>" or "Token <key>"; keys from
+# The REST API (tasks_app/web/api): token auth ("Bearer <key>" or "Token <key>"; keys from
 # `manage.py api_token`), JSON in and out, one error body ({"detail", "errors"}) for all.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["tasks_app.api.auth.BearerTokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tasks_app.web.api.auth.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # report.md is served as text/markdown by its view itself; everything else is JSON
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["tasks_app.api.errors.JSONObjectParser"],
-    "EXCEPTION_HANDLER": "tasks_app.api.errors.exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["tasks_app.web.api.errors.JSONObjectParser"],
+    "EXCEPTION_HANDLER": "tasks_app.web.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # ?format= is the report endpoint's own parameter (json | md), not DRF's override
     "URL_FORMAT_OVERRIDE": None,
@@ -296,7 +296,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "tasks_app.api.serializers.closed_request_bodies",
+        "tasks_app.web.api.serializers.closed_request_bodies",
     ],
     # path ids are slugs (tasks_app.models.SLUG_RE); settings cannot import the models
     "PATH_CONVERTER_OVERRIDES": {

@@ -14,40 +14,11 @@ enough to send back to the model that wrote the test.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
-# the classes of defect, as bench/guards labels its corpus
-CLASSES = (
-    "syntax",
-    "hallucinated-import",
-    "hallucinated-attribute",
-    "missing-dependency",
-    "flaky",
-    "spec-bending",
-    "tautological",
-)
+from agents_app.guards import fidelity, flake_lint, tautology
+from agents_app.guards.finding import CLASSES, GuardFinding, rejects
 
-
-@dataclass(frozen=True)
-class GuardFinding:
-    guard: str  # "preflight" | "flake" | "fidelity" | "tautology"
-    rule: str  # e.g. "PF002", "FL003", "SF001", "TA001"
-    kind: str  # one of CLASSES
-    action: str  # "reject" | "flag"
-    message: str  # names the rule and the exact problem
-    line: int | None = None
-    test: str = ""  # the test function it is about, "" for the whole file
-
-    def as_dict(self) -> dict:
-        return {
-            "guard": self.guard,
-            "rule": self.rule,
-            "kind": self.kind,
-            "action": self.action,
-            "message": self.message,
-            "line": self.line,
-            "test": self.test,
-        }
+__all__ = ["CLASSES", "GuardFinding", "rejects", "static_findings", "syntax_findings"]
 
 
 def syntax_findings(source: str) -> list[GuardFinding]:
@@ -72,8 +43,6 @@ def syntax_findings(source: str) -> list[GuardFinding]:
 def static_findings(source: str, criterion: str = "") -> list[GuardFinding]:
     """Every guard that needs no project code: syntax, flake lint, tautology and spec
     fidelity (against the criterion's text, when there is one), in line order."""
-    from agents_app.guards import fidelity, flake_lint, tautology
-
     found = syntax_findings(source)
     if found:
         return found
@@ -85,7 +54,3 @@ def static_findings(source: str, criterion: str = "") -> list[GuardFinding]:
     if criterion:
         found += fidelity.check(source, criterion)
     return sorted(found, key=lambda f: (f.line or 0, f.rule))
-
-
-def rejects(findings: list[GuardFinding]) -> list[GuardFinding]:
-    return [f for f in findings if f.action == "reject"]

@@ -31,8 +31,8 @@ import re
 import tokenize
 from dataclasses import dataclass, field
 
-from agents_app.guards import GuardFinding
 from agents_app.guards.astutil import call_name
+from agents_app.guards.finding import GuardFinding
 
 GUARD = "fidelity"
 KIND = "spec-bending"

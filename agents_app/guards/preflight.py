@@ -34,15 +34,15 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agents_app import safe_fs
-from agents_app.guards import CLASSES, GuardFinding
+from agents_app.guards.finding import CLASSES, GuardFinding
 from agents_app.sandbox import Mount
+from agents_app.sandbox.base import RUNNER_SIDE
+from tasks_app.core import safe_fs
 
 if TYPE_CHECKING:
-    from agents_app.runtime import TaskRuntime
+    from agents_app.env.runtime import TaskRuntime
 
 GUARD = "preflight"
-RUNNER_SIDE = Path(__file__).resolve().parent.parent / "runner_side"
 MODULE = "tfactory_preflight"
 RULES = {
     "PF001": "the test does not parse",
@@ -66,7 +66,7 @@ def declared_dependencies(repo: Path) -> list[str]:
     optional dependencies, dependency groups, requirements*.txt, setup.cfg
     install_requires/extras, Pipfile, tox deps), as the project analysis finds them:
     read through safe_fs, nothing executed."""
-    from agents_app.analysis import analyse_project
+    from agents_app.spec.analysis import analyse_project
 
     return list(analyse_project(Path(repo)).get("declared_dependencies") or [])
 
@@ -275,7 +275,7 @@ def _finding(cid: str, entry: Any) -> GuardFinding:
 
 
 def _tail(res: Any) -> str:
-    from tasks_app.events import redact
+    from tasks_app.core.events import redact
 
     text = "\n".join(((res.stderr or "") + (res.stdout or "")).strip().splitlines()[-15:])
     return redact(text)[-3000:] or "no output"

@@ -29,8 +29,8 @@ import builtins
 import sys
 import unittest
 
-from agents_app.guards import GuardFinding
 from agents_app.guards.astutil import call_name, dotted
+from agents_app.guards.finding import GuardFinding
 
 GUARD = "tautology"
 KIND = "tautological"

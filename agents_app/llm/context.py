@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents_app import safe_fs
+from tasks_app.core import safe_fs
 
 MAX_SOURCE_CHARS = 12_000  # per target
 MAX_SIGNATURES = 40

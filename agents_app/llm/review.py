@@ -16,7 +16,6 @@ from typing import Any
 
 from django.conf import settings
 
-from agents_app import safe_fs
 from agents_app.llm.agents import (
     RATE_TESTS,
     AgentError,
@@ -26,8 +25,9 @@ from agents_app.llm.agents import (
 )
 from agents_app.llm.session import BudgetExhausted, LLMError, TaskModel
 from agents_app.models import GeneratedTest
-from agents_app.pipeline import StageContext
-from tasks_app.workspace import write_json
+from agents_app.pipeline.context import StageContext
+from tasks_app.core import safe_fs
+from tasks_app.core.workspace import Runs, write_json
 
 MAX_LINES_SHOWN = 25
 MAX_MUTANTS_SHOWN = 15
@@ -42,8 +42,6 @@ def feedback_round(
 ) -> int | None:
     """Queue another generation round when changed code is still uncovered or mutants
     still survive and rounds are left; returns the new round's number."""
-    from agents_app.generators.functional import FEEDBACK
-
     rounds = int(ctx.option("feedback_rounds", settings.TFACTORY_LLM_FEEDBACK_ROUNDS))
     round_no = int(generation.get("round", 1))
     if round_no > rounds:
@@ -88,7 +86,7 @@ def feedback_round(
         }
         for g in groups.values()
     ]
-    write_json(ctx.ws.runs / FEEDBACK, {"round": round_no + 1, "items": items})
+    write_json(ctx.ws.runs / Runs.FEEDBACK, {"round": round_no + 1, "items": items})
     ctx.emit(
         f"feedback round {round_no + 1}: {n_lines} uncovered changed line(s) and {n_mutants} "
         f"surviving mutant(s) go back to the generator"
@@ -178,7 +176,7 @@ def judge(ctx: StageContext, tests: list[GeneratedTest], crit_text: dict[str, st
                 f"vote(s); it never changes the verdict): {reason}".rstrip(": "),
             ]
     GeneratedTest.objects.bulk_update([t for t in tests if t.test_id in results], ["reasons"])
-    write_json(ctx.ws.runs / "judge.json", {"tests": results, "stopped": stopped or None})
+    write_json(ctx.ws.runs / Runs.JUDGE, {"tests": results, "stopped": stopped or None})
     if results:
         ctx.emit(f"judge: rated {len(results)} test(s) for relevance")
 

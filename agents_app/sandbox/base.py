@@ -29,6 +29,9 @@ from typing import IO, Any
 
 SANDBOX_CHOICES = ("auto", "bwrap", "docker", "none")
 
+# The stdlib-only helpers that run inside the sandbox (the runner image carries a copy).
+RUNNER_SIDE = Path(__file__).resolve().parent / "runner_side"
+
 # The environment every sandboxed command starts from; the caller's env is laid over it.
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -224,47 +227,6 @@ class Sandbox(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} limits={self.limits!r}>"
-
-
-def get_sandbox(choice: str = "auto", limits: Limits | None = None) -> Sandbox:
-    """Pick a backend. ``auto``: Docker when a daemon answers, else bwrap, else
-    SandboxUnavailable — never unsandboxed. The Docker runner image is built (or found)
-    lazily, on the sandbox's first use, not here."""
-    normalized = (choice or "auto").strip().lower()
-    if normalized not in SANDBOX_CHOICES:
-        raise ValueError(
-            f"unknown sandbox choice {choice!r}; choose one of: {', '.join(SANDBOX_CHOICES)}"
-        )
-    if normalized == "none":
-        from agents_app.sandbox.unsandboxed import UnsandboxedSandbox
-
-        return UnsandboxedSandbox(limits)
-    docker_hint = (
-        "Install Docker (apt-get install docker.io) and start dockerd, or install bubblewrap "
-        "(apt-get install bubblewrap), or opt in to running generated code unsandboxed on "
-        "this host with TFACTORY_SANDBOX=none."
-    )
-    if normalized in ("auto", "docker"):
-        try:
-            from agents_app.sandbox.docker import DockerSandbox, docker_problem
-        except ImportError as exc:
-            docker_issue: str | None = f"the Docker backend cannot be loaded ({exc})."
-        else:
-            docker_issue = docker_problem()
-            if docker_issue is None:
-                return DockerSandbox(limits)
-        if normalized == "docker":
-            raise SandboxError(f"The Docker sandbox is not usable: {docker_issue} {docker_hint}")
-    from agents_app.sandbox.bwrap import BwrapSandbox, bwrap_problem
-
-    problem = bwrap_problem()
-    if problem is None:
-        return BwrapSandbox(limits)
-    if normalized == "auto":
-        raise SandboxUnavailable(
-            f"No usable sandbox: Docker: {docker_issue} bubblewrap: {problem} {docker_hint}"
-        )
-    raise SandboxError(f"The bubblewrap sandbox is not usable: {problem} {INSTALL_HINT}")
 
 
 # --------------------------------------------------------------------------------------

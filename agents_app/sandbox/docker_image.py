@@ -6,7 +6,7 @@ The image is built from ``docker/runners/python.Dockerfile`` on top of a base im
   pulled and re-tagged where a registry answers, else Debian bookworm built locally with
   ``debootstrap --variant=minbase`` (as root) and ``docker import``ed;
 * runner ``tfactory-runner-python:<hash16>``: the hash covers the Dockerfile, the pinned
-  tool lists ``agents_app/toolenvs/*.txt``, every file of ``agents_app/runner_side/``
+  tool lists ``agents_app/env/tools/*.txt``, every file of ``agents_app/sandbox/runner_side/``
   (bytecode caches excluded), ``BASE_RECIPE``, the constants below and ``RECIPE_VERSION``,
   so the image is rebuilt only when one of them changes. The image carries the hash in
   its label ``org.tfactory.inputs``.
@@ -20,9 +20,9 @@ keeps them in step):
 ``IMAGE_PYTHON``  ``/usr/bin/python3``: Debian bookworm's Python 3.11 with ``venv``; the
     interpreter that project environments for this sandbox are built with.
 ``TOOLS_DIR``  ``/opt/tfactory/tools``: one venv per TFactory tool, ``TOOLS_DIR/<name>``
-    (``pynguin``, ``crosshair``), installed from ``agents_app/toolenvs/<name>.txt`` with
+    (``pynguin``, ``crosshair``), installed from ``agents_app/env/tools/<name>.txt`` with
     ``IMAGE_PYTHON`` (``TOOLS_DIR/<name>/bin/python``); root-owned, read-only for the runner.
-``RUNNER_SIDE_DIR``  ``/opt/tfactory/runner_side``: a copy of ``agents_app/runner_side``.
+``RUNNER_SIDE_DIR``  ``/opt/tfactory/runner_side``: a copy of ``agents_app/sandbox/runner_side``.
 Also ``/usr/bin/tini`` as the entrypoint (``CMD sleep infinity``: the container idles and
 TFactory ``exec``s into it), and procps (``ps``, ``pkill``). No secrets: the host's CA bundle
 is used during the build only (the network may go through a TLS-inspecting proxy).
@@ -52,6 +52,8 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+
+from agents_app.sandbox.base import RUNNER_SIDE
 
 RUNNER_UID = 10001
 RUNNER_GID = 10001
@@ -87,8 +89,8 @@ BASE_RECIPE: dict[str, Any] = {
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO_ROOT / "docker" / "runners" / "python.Dockerfile"
-TOOLENVS_DIR = REPO_ROOT / "agents_app" / "toolenvs"
-RUNNER_SIDE_SRC = REPO_ROOT / "agents_app" / "runner_side"
+TOOLENVS_DIR = REPO_ROOT / "agents_app" / "env" / "tools"
+RUNNER_SIDE_SRC = RUNNER_SIDE
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"

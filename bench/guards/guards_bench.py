@@ -30,8 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agents_app.criteria import parse_spec_criteria  # noqa: E402
 from agents_app.guards import CLASSES, GuardFinding, static_findings  # noqa: E402
+from agents_app.spec.criteria import parse_spec_criteria  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 SPEC = ROOT / "examples" / "billable" / "spec" / "001-discount-codes" / "spec.md"

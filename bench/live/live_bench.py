@@ -90,7 +90,7 @@ def setup_data() -> None:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from tasks_app.events import emit_event
+    from tasks_app.core.events import emit_event
     from tasks_app.models import Project, Task
 
     user = get_user_model().objects.create_user("bench")  # no password: force_login
@@ -119,8 +119,8 @@ def write_events(task_id: int, count: int, rate: float, out: Path) -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from tasks_app import live
-    from tasks_app.events import emit_event
+    from tasks_app.core import live
+    from tasks_app.core.events import emit_event
     from tasks_app.models import Task
 
     committed: dict[int, float] = {}

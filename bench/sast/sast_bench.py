@@ -8,7 +8,7 @@ weakness of its class, `safe_NN.py` is a look-alike without it (the fix, or the 
 used safely). A tool *detects* a file when it reports a finding of the file's class in
 it (for weak-crypto, predictable randomness counts too). TPR = vulnerable files
 detected / vulnerable files; FPR = safe files flagged / safe files. The tools run as the
-lane runs them (agents_app/security/sast.py): Bandit from TFactory's environment with
+lane runs them (agents_app/lanes/security/sast.py): Bandit from TFactory's environment with
 the lane's skips, Semgrep from its tool environment with our rule pack.
 
     .venv/bin/python bench/sast/sast_bench.py [--json]
@@ -33,7 +33,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from agents_app.security.sast import run_bandit, run_semgrep, weigh_unconfirmed  # noqa: E402
+from agents_app.lanes.security.sast import run_bandit, run_semgrep, weigh_unconfirmed  # noqa: E402
 from findings_app import dedup  # noqa: E402
 from findings_app.fingerprint import SourceCache  # noqa: E402
 

@@ -1,7 +1,7 @@
 # TFactory's Python runner image: the sandbox that generated tests and the offline
 # engines run in. Built by `manage.py build_runner_image` (agents_app/sandbox/docker_image.py),
 # never by hand: that module assembles the build context (this file, the pinned tool lists
-# agents_app/toolenvs/*.txt as toolenvs/, agents_app/runner_side/ as runner_side/, and the
+# agents_app/env/tools/*.txt as toolenvs/, agents_app/sandbox/runner_side/ as runner_side/, and the
 # host's CA bundle as host-ca.crt) and names the image after a hash of all of it.
 #
 # Works with the classic builder (no BuildKit syntax). The constants here are mirrored in
@@ -59,7 +59,7 @@ RUN set -eu; \
     chmod 0755 /root; \
     test -z "$(ls -A /root | grep -v '^\.\(bashrc\|profile\)$' || true)"
 
-# TFactory's tool environments, one venv per pinned list (agents_app/toolenvs/<name>.txt),
+# TFactory's tool environments, one venv per pinned list (agents_app/env/tools/<name>.txt),
 # built with the image's Python: /opt/tfactory/tools/<name>. Owned by root, read-only for
 # the runner. Before runner_side so that editing a helper does not reinstall the tools.
 COPY toolenvs/ /tmp/tfactory-build/toolenvs/
@@ -80,7 +80,7 @@ RUN set -eu; \
     rm -rf /tmp/tfactory-build; \
     chmod -R a+rX,go-w /opt/tfactory
 
-# The runner-side helpers (a copy of agents_app/runner_side), read-only for the runner.
+# The runner-side helpers (a copy of agents_app/sandbox/runner_side), read-only for the runner.
 COPY runner_side/ /opt/tfactory/runner_side/
 
 # USER runner, by number: the Docker backend and its checks compare numeric ids.

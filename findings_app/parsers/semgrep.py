@@ -1,7 +1,7 @@
 """Semgrep's JSON output (`semgrep scan --json`), for TFactory's own rule pack.
 
 Our rules carry their category, CWE, confidence and (optionally) a severity beyond
-Semgrep's three levels in their metadata (agents_app/security/semgrep_rules/README.md).
+Semgrep's three levels in their metadata (agents_app/lanes/security/semgrep_rules/README.md).
 Semgrep prefixes a rule's id with the folder it was loaded from; the last dotted part is
 the rule's own id.
 """

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from tasks_app.mcp_server import build_server
+from tasks_app.web.mcp_server import build_server
 
 
 class Command(BaseCommand):

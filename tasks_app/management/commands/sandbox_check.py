@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from agents_app.sandbox import Limits, SandboxError, get_sandbox
+from agents_app.sandbox import SANDBOX_CHOICES, Limits, SandboxError, get_sandbox
 from agents_app.sandbox.probes import Battery, ProbeResult
 
 
@@ -19,7 +19,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--backend",
-            choices=["auto", "docker", "bwrap", "none"],
+            choices=SANDBOX_CHOICES,
             default=settings.TFACTORY_SANDBOX,
             help="the backend to probe (default: TFACTORY_SANDBOX)",
         )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from agents_app.registry import REGISTRY
+from agents_app.env.languages import REGISTRY
+from agents_app.env.tools import ToolEnvError, ensure_tool_env
 from agents_app.sandbox import SandboxError, get_sandbox
-from agents_app.toolenvs import ToolEnvError, ensure_tool_env
 
 
 class Command(BaseCommand):

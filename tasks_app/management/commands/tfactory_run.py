@@ -13,11 +13,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from agents_app import pipeline
-from agents_app.triager import delivery_lines, findings_line
+from agents_app.stages.report import delivery_lines, findings_line
 from tasks_app import services
-from tasks_app.events import add_listener, remove_listener
-from tasks_app.models import Project, Task, TaskEvent
+from tasks_app.models import Task, TaskEvent
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -63,7 +61,7 @@ class Command(BaseCommand):
         parser.add_argument("--spec-format", default="markdown", choices=services.SPEC_FORMATS)
         parser.add_argument(
             "--sandbox",
-            choices=["auto", "docker", "bwrap", "none"],
+            choices=services.SANDBOX_CHOICES,
             help="override TFACTORY_SANDBOX",
         )
         parser.add_argument("--engine-budget", type=int, help="seconds per engine and module")
@@ -105,21 +103,12 @@ class Command(BaseCommand):
         parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
     def handle(self, *args, **opts) -> None:
-        # tasks left claimed by a foreground run that was killed would block their spec
-        pipeline.reap_stale_tasks(requeue=False)
         lanes_off = _lanes_off(opts["lanes"])  # checked before anything is created
-        project = Project.objects.filter(pk=opts["project"]).first()
         try:
             if opts["repo"]:
-                repo = Path(opts["repo"]).expanduser().resolve()
-                if project is None:
-                    project = services.create_project(opts["project"], repo)
-                    self._say(f"created project {project.id} for {repo}")
-                elif Path(project.repo_path) != repo:
-                    raise CommandError(
-                        f"project {project.id!r} already points at {project.repo_path}, "
-                        f"not {repo}; use another project id"
-                    )
+                project, created = services.project_for_repo(opts["project"], opts["repo"])
+                if created:
+                    self._say(f"created project {project.id} for {project.repo_path}")
             options = {}
             if opts["engine_budget"]:
                 options["engine_budget_s"] = opts["engine_budget"]
@@ -150,22 +139,13 @@ class Command(BaseCommand):
         except services.HandoverError as exc:
             raise CommandError(str(exc)) from exc
 
-        listener = None
-        if not opts["quiet"]:
-            listener = self._printer()
-            add_listener(task.pk, listener)
-            for event in task.events.order_by("id"):
-                listener(event)
         # a SIGTERM (a CI job's timeout, `kill`) ends the task like Ctrl-C does
         signal.signal(signal.SIGTERM, _interrupt)
+        listener = None if opts["quiet"] else self._printer()
         try:
-            task = pipeline.run_to_end(task.pk)
+            task = services.run_in_foreground(task.pk, listener)
         except KeyboardInterrupt:
-            pipeline.mark_cancelled(task.pk)
             raise CommandError(f"interrupted; task {task.pk} cancelled") from None
-        finally:
-            if listener:
-                remove_listener(task.pk, listener)
 
         report_path = Path(task.workspace) / "report.json"
         report = json.loads(report_path.read_text()) if report_path.exists() else {}

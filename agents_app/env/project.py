@@ -1,0 +1,1193 @@
+"""The project's own dependencies, installed once into a cached virtual environment.
+
+Installing dependencies is the ONLY step of a task that may reach a package index: it runs
+in the sandbox with ``network=True``, with a scratch COPY of the repository (pip may write
+build directories into it), the environment being built and the pip cache of this
+project writable. Every later step mounts the finished environment read-only
+(``ProjectEnv.mount()``).
+
+Environments are keyed by ``env_key``: a hash of the project id, the dependency files
+(and the files their ``-r``/``-c`` lines include), the Python, the runner requirements
+and ``RECIPE_VERSION``. Layout, under ``cache_dir``::
+
+    envs/py-[<project-slug>-]<key[:16]>/        the environment (sandbox-written)
+    envs/py-[<project-slug>-]<key[:16]>.json    its completion marker (host-only)
+    envs/.py-[<project-slug>-]<key[:16]>.lock   the build lock
+    pip-caches/<project-slug>-<hash>/           pip's cache, one per project (per key
+                                                when no project is given); never shared
+    build/<env name>.<random>/                  a build's scratch, removed afterwards
+
+What the sandbox could write is never trusted by the host: the marker and the
+environment's metadata live beside the environment, in ``envs/``, which no sandbox ever
+has mounted; the host never rewrites anything inside a built environment (it is built at
+its final path, under the key's lock; a failed or partial one is removed with
+``shutil.rmtree``, which does not follow links); the list of installed distributions is
+produced inside the sandbox and returned as JSON. Repository files read on the host
+(dependency files, pyproject.toml …) are read with ``safe_fs``, relative to the
+repository root: a symlinked dependency file is skipped with a warning, never followed.
+
+What gets installed, in order of preference:
+1. requirements files that exist (requirements.txt, requirements-dev/-test.txt,
+   dev-/test-requirements.txt, requirements/{base,dev,test}*.txt), in one ``pip install``;
+2. else a pyproject.toml with static ``[project] dependencies``: those, plus the
+   optional-dependency groups test/tests/testing/dev and ``[dependency-groups]`` test/dev;
+3. else (setup.py, setup.cfg, dynamic dependencies, poetry): ``pip install <copy>[extras]``,
+   poetry's test/dev groups, and then the project's own distribution is uninstalled again
+   so that tests import the checkout, never an installed copy;
+4. else (Pipfile.lock only): its pinned default and develop packages;
+then ``RUNNER_REQUIREMENTS`` (``pytest>=7`` only when the project did not bring pytest).
+
+Pip's index settings come from the host: the global config files (/etc/xdg/pip,
+/etc/pip.conf), the user's pip config (copied into a host-written folder of the build,
+mounted read-only and passed as PIP_CONFIG_FILE, since the host's home is never
+mounted), and the environment variables in ``PIP_PASSTHROUGH``. Local paths those
+settings name (``file://`` indexes, find-links directories, constraint files,
+certificates) are mounted read-only. All of it only in the runs with network; the
+offline steps of a build get none of it.
+
+No Django imports here: callers pass settings values in.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import fcntl
+import fnmatch
+import hashlib
+import json
+import os
+import posixpath
+import re
+import shlex
+import shutil
+import stat
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from agents_app.sandbox import Mount, RunResult, Sandbox, SandboxError
+from tasks_app.core import safe_fs
+from tasks_app.core.safe_fs import UnsafePath
+
+# Bump when the way environments are built changes: every cached environment is rebuilt.
+RECIPE_VERSION = "2"
+
+COVERAGE_REQUIREMENT = "coverage==7.17.4"
+PYTEST_TIMEOUT_REQUIREMENT = "pytest-timeout==2.4.0"
+PYTEST_REQUIREMENT = "pytest>=7"
+RUNNER_REQUIREMENTS: tuple[str, ...] = (
+    COVERAGE_REQUIREMENT,
+    PYTEST_TIMEOUT_REQUIREMENT,
+    PYTEST_REQUIREMENT,  # skipped when the project already brings pytest
+)
+
+# The completion marker is ``envs/<env name>`` + this suffix: beside the environment,
+# never inside it (see ``marker_path``).
+MARKER_SUFFIX = ".json"
+
+
+# Host environment variables that configure pip's index access; nothing else is passed.
+PIP_PASSTHROUGH = (
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "PIP_TRUSTED_HOST",
+    "PIP_CONSTRAINT",
+    "PIP_DEFAULT_TIMEOUT",
+    "PIP_CERT",
+    "PIP_CLIENT_CERT",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+)
+# pip config keys (and the env vars above) whose values may name local files or dirs.
+_PIP_PATH_KEYS = ("index-url", "extra-index-url", "find-links", "constraint", "cert", "client-cert")
+_PIP_PATH_ENV = (
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "PIP_CONSTRAINT",
+    "PIP_CERT",
+    "PIP_CLIENT_CERT",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+)
+
+# Dependency files that decide the environment (they are hashed into its key).
+_TOP_LEVEL_FILES = (
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "Pipfile",
+    "Pipfile.lock",
+    "poetry.lock",
+    "uv.lock",
+    "pdm.lock",
+)
+_TOP_LEVEL_GLOBS = (
+    "requirements*.txt",
+    "*-requirements.txt",
+    "*_requirements.txt",
+    "constraints*.txt",
+)
+
+# Requirements files that are installed (when present), in this order.
+_INSTALL_REQUIREMENTS = (
+    "requirements.txt",
+    "requirements-dev.txt",
+    "requirements_dev.txt",
+    "requirements-test.txt",
+    "requirements_test.txt",
+    "requirements-tests.txt",
+    "requirements_tests.txt",
+    "dev-requirements.txt",
+    "dev_requirements.txt",
+    "test-requirements.txt",
+    "test_requirements.txt",
+)
+_INSTALL_REQUIREMENTS_DIR_GLOBS = ("base*.txt", "dev*.txt", "test*.txt")
+_TEST_EXTRAS = ("test", "tests", "testing", "dev")
+_TEST_GROUPS = ("test", "tests", "testing", "dev")
+
+# Not copied into the build scratch copy of the repository.
+_COPY_IGNORE = shutil.ignore_patterns(
+    ".git",
+    ".hg",
+    ".svn",
+    ".venv",
+    "venv",
+    "node_modules",
+    "__pycache__",
+    ".tox",
+    ".nox",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    "*.pyc",
+)
+
+# At most this many files included with -r/-c (across all requirements files) are read.
+_MAX_INCLUDES = 200
+
+
+class ProjectEnvError(RuntimeError):
+    """Building the project's environment failed; the message names the failing command."""
+
+
+class ProjectEnvCancelled(ProjectEnvError):
+    """The caller's cancel event was set while the environment was being made."""
+
+    def __init__(self, message: str = "cancelled") -> None:
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class ProjectEnv:
+    path: Path
+    python: Path
+    site_packages: Path
+    key: str
+    reused: bool
+    installed: list[str] = field(default_factory=list)
+
+    def mount(self) -> Mount:
+        """The read-only mount later sandboxed steps use."""
+        return Mount(self.path, writable=False)
+
+
+def marker_path(env_dir: Path) -> Path:
+    """Where the completion marker of the environment at ``env_dir`` lives (host-only)."""
+    env_dir = Path(env_dir)
+    return env_dir.with_name(env_dir.name + MARKER_SUFFIX)
+
+
+# -- dependency files and the key --------------------------------------------------------
+
+
+def _is_dependency_name(name: str) -> bool:
+    return name in _TOP_LEVEL_FILES or any(
+        fnmatch.fnmatchcase(name, pattern) for pattern in _TOP_LEVEL_GLOBS
+    )
+
+
+def _scan_dependency_files(repo: Path) -> tuple[list[str], list[str]]:
+    """(dependency files that are regular files, dependency paths skipped as symlinks or
+    special files), relative POSIX paths, sorted. Nothing is followed."""
+    found: set[str] = set()
+    skipped: set[str] = set()
+
+    def consider(rel: str, entry: os.DirEntry[str]) -> None:
+        try:
+            if entry.is_symlink():
+                skipped.add(rel)
+            elif entry.is_file(follow_symlinks=False):
+                found.add(rel)
+            elif not entry.is_dir(follow_symlinks=False):
+                skipped.add(rel)
+        except OSError:
+            skipped.add(rel)
+
+    try:
+        entries = list(os.scandir(repo))
+    except OSError:
+        return [], []
+    for entry in entries:
+        if _is_dependency_name(entry.name):
+            consider(entry.name, entry)
+        elif entry.name == "requirements":
+            if entry.is_symlink():
+                skipped.add("requirements")
+                continue
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            try:
+                with os.scandir(entry.path) as children:
+                    subs = list(children)
+            except OSError:
+                continue
+            for sub in subs:
+                if fnmatch.fnmatchcase(sub.name, "*.txt"):
+                    consider(f"requirements/{sub.name}", sub)
+    return sorted(found), sorted(skipped)
+
+
+def dependency_files(repo: Path) -> list[str]:
+    """Dependency files of ``repo`` (relative POSIX paths, sorted). Symlinks and special
+    files are left out: they are never read, hashed or installed from."""
+    return _scan_dependency_files(Path(repo))[0]
+
+
+def skipped_dependency_files(repo: Path) -> list[str]:
+    """Dependency paths of ``repo`` that are symlinks (or special files) and so ignored."""
+    return _scan_dependency_files(Path(repo))[1]
+
+
+_INCLUDE_OPTIONS = {"-r": "-r", "--requirement": "-r", "-c": "-c", "--constraint": "-c"}
+
+
+def _requirement_lines(text: str) -> Iterator[str]:
+    """Logical lines of a requirements file: continuations joined, comments dropped."""
+    pending = ""
+    for raw in text.splitlines():
+        if raw.endswith("\\"):
+            pending += raw[:-1] + " "
+            continue
+        line = pending + raw
+        pending = ""
+        line = re.sub(r"(^|\s)#.*$", "", line).strip()
+        if line:
+            yield line
+    if pending.strip():
+        yield re.sub(r"(^|\s)#.*$", "", pending).strip()
+
+
+def _requirement_includes(text: str) -> list[tuple[str, str]]:
+    """(option, path) for every -r/--requirement/-c/--constraint in a requirements file."""
+    found: list[tuple[str, str]] = []
+    for line in _requirement_lines(text):
+        if not line.startswith("-"):
+            continue
+        try:
+            tokens = shlex.split(line)
+        except ValueError:
+            tokens = line.split()
+        i = 0
+        while i < len(tokens):
+            token = tokens[i]
+            option = value = None
+            if token in _INCLUDE_OPTIONS:
+                option = _INCLUDE_OPTIONS[token]
+                value = tokens[i + 1] if i + 1 < len(tokens) else ""
+                i += 1
+            elif "=" in token and token.split("=", 1)[0] in ("--requirement", "--constraint"):
+                name, value = token.split("=", 1)
+                option = _INCLUDE_OPTIONS[name]
+            elif token[:2] in ("-r", "-c") and not token.startswith("--") and len(token) > 2:
+                option, value = token[:2], token[2:].lstrip("=")
+            if option is not None:
+                found.append((option, value or ""))
+            i += 1
+    return found
+
+
+def _resolve_include(source: str, option: str, value: str) -> str:
+    """The repository-relative path ``source``'s ``option value`` line names, or
+    ProjectEnvError when it names something outside the repository."""
+    outside = (
+        not value
+        or "${" in value
+        or "://" in value
+        or value.startswith(("/", "file:"))
+        or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", value) is not None
+    )
+    rel = posixpath.normpath(posixpath.join(posixpath.dirname(source), value)) if value else ""
+    if outside or rel in ("", ".", "..") or rel.startswith("../"):
+        raise ProjectEnvError(
+            f"{source} includes {value!r} with {option}: only files inside the repository "
+            "may be included (TFactory hashes them into the environment's key); move it "
+            "into the repository or inline it"
+        )
+    return rel
+
+
+def _dependency_contents(repo: Path, files: Sequence[str]) -> list[tuple[str, bytes | None]]:
+    """(path, content) of the dependency files and, recursively, of the files their
+    -r/-c lines include; None for an included file that does not exist. Read with
+    safe_fs below ``repo``: an included symlink raises ProjectEnvError."""
+    result: list[tuple[str, bytes | None]] = []
+    seen: set[str] = set()
+    queue: list[tuple[str, str | None]] = [(name, None) for name in files]
+    while queue:
+        rel, included_by = queue.pop(0)
+        if rel in seen:
+            continue
+        seen.add(rel)
+        if len(seen) > len(files) + _MAX_INCLUDES:
+            raise ProjectEnvError(
+                f"the requirements files include more than {_MAX_INCLUDES} other files"
+            )
+        try:
+            content: bytes | None = safe_fs.read_bytes(repo, rel)
+        except UnsafePath as exc:
+            if included_by is None:  # turned into a link since the scan: skip it
+                continue
+            raise ProjectEnvError(
+                f"{included_by} includes {rel}, which is a symlink or not a regular file "
+                f"({exc.strerror}); TFactory does not follow links in the repository"
+            ) from exc
+        except FileNotFoundError:
+            if included_by is None:
+                continue
+            content = None  # pip will say so if it is needed
+        except OSError as exc:
+            raise ProjectEnvError(f"cannot read {rel}: {exc}") from exc
+        result.append((rel, content))
+        if content is None or (included_by is None and rel in _TOP_LEVEL_FILES):
+            continue
+        text = content.decode("utf-8", errors="replace")
+        for option, value in _requirement_includes(text):
+            queue.append((_resolve_include(rel, option, value), rel))
+    return result
+
+
+def _python_info(python: str) -> tuple[str, Path]:
+    """(version and real path, base prefix) of an interpreter (its venv is tied to both)."""
+    real = os.path.realpath(python)
+    if os.path.realpath(sys.executable) == real:
+        return f"{sys.version}|{real}", Path(sys.base_prefix)
+    try:
+        out = subprocess.run(
+            [python, "-c", "import sys; print(sys.base_prefix); print(sys.version)"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            env={"PATH": "/usr/bin:/bin"},
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ProjectEnvError(f"cannot run the Python interpreter {python}: {exc}") from exc
+    base, _, version = out.stdout.strip().partition("\n")
+    return f"{version.strip()}|{real}", Path(base.strip())
+
+
+def _python_identity(python: str) -> str:
+    """Version and real path of an interpreter (its venv is tied to both)."""
+    return _python_info(python)[0]
+
+
+def env_key(
+    repo: Path, python: str = sys.executable, *, project: str = "", identity: str | None = None
+) -> str:
+    """sha256 over the project id, the dependency files (names and contents) and the files
+    they include with -r/-c, the Python, the runner requirements and RECIPE_VERSION.
+
+    Raises ProjectEnvError when a requirements file includes a file outside the
+    repository or a symlink.
+    """
+    repo = Path(repo)
+    digest = hashlib.sha256()
+    digest.update(f"recipe={RECIPE_VERSION}\n".encode())
+    digest.update(f"project={json.dumps(project)}\n".encode())
+    digest.update(f"python={identity or _python_identity(python)}\n".encode())
+    for requirement in RUNNER_REQUIREMENTS:
+        digest.update(f"runner={requirement}\n".encode())
+    for name, content in _dependency_contents(repo, dependency_files(repo)):
+        if content is None:
+            digest.update(f"missing={name}\n".encode())
+            continue
+        digest.update(f"file={name}\n{len(content)}\n".encode())
+        digest.update(content)
+    return digest.hexdigest()
+
+
+# -- what to install -----------------------------------------------------------------------
+
+
+@dataclass
+class _Step:
+    label: str
+    pip_args: list[str]
+
+
+@dataclass
+class _Plan:
+    steps: list[_Step]
+    installs_project: bool = False
+    description: str = ""
+
+
+_NAME_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _requirement_name(requirement: str) -> str | None:
+    match = _NAME_RE.match(requirement)
+    return _normalize(match.group(1)) if match else None
+
+
+def _read_toml(root: Path, rel: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(safe_fs.read_bytes(root, rel).decode("utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ProjectEnvError(f"cannot read {rel}: {exc}") from exc
+
+
+def _dependency_group(groups: dict[str, Any], name: str, seen: set[str]) -> list[str]:
+    """PEP 735 group with ``{include-group = ...}`` resolved."""
+    if name in seen or not isinstance(groups.get(name), list):
+        return []
+    seen.add(name)
+    result: list[str] = []
+    for item in groups[name]:
+        if isinstance(item, str):
+            result.append(item)
+        elif isinstance(item, dict) and isinstance(item.get("include-group"), str):
+            result.extend(_dependency_group(groups, item["include-group"], seen))
+    return result
+
+
+def _poetry_spec(name: str, spec: Any) -> str | None:
+    """A poetry dependency as a pip requirement (best effort; git/path deps skipped)."""
+    extras = ""
+    if isinstance(spec, dict):
+        if any(k in spec for k in ("git", "path", "url")):
+            return None
+        if spec.get("extras"):
+            extras = "[" + ",".join(spec["extras"]) + "]"
+        spec = spec.get("version", "*")
+    if not isinstance(spec, str):
+        return None
+    spec = spec.strip()
+    parts = []
+    for piece in (p.strip() for p in spec.split(",")):
+        if piece in ("", "*"):
+            continue
+        if piece.startswith("^") or (piece.startswith("~") and not piece.startswith("~=")):
+            caret = piece.startswith("^")
+            version = piece.lstrip("^~").strip()
+            nums = [int(n) if n.isdigit() else 0 for n in version.split(".")]
+            if caret:
+                index = next((i for i, n in enumerate(nums) if n != 0), len(nums) - 1)
+            else:
+                index = min(1, len(nums) - 1) if len(nums) > 1 else 0
+            upper = nums[: index + 1]
+            upper[-1] += 1
+            parts += [f">={version}", "<" + ".".join(str(n) for n in upper)]
+        elif piece[0].isdigit():
+            parts.append(f"=={piece}")
+        else:
+            parts.append(piece)
+    return f"{name}{extras}{','.join(parts)}"
+
+
+def _poetry_test_deps(pyproject: dict[str, Any]) -> list[str]:
+    poetry = pyproject.get("tool", {}).get("poetry", {})
+    tables: list[dict[str, Any]] = []
+    if isinstance(poetry.get("dev-dependencies"), dict):
+        tables.append(poetry["dev-dependencies"])
+    for group in _TEST_GROUPS:
+        deps = poetry.get("group", {}).get(group, {}).get("dependencies")
+        if isinstance(deps, dict):
+            tables.append(deps)
+    result = []
+    for table in tables:
+        for name, spec in table.items():
+            if name.lower() == "python":
+                continue
+            requirement = _poetry_spec(name, spec)
+            if requirement and requirement not in result:
+                result.append(requirement)
+    return result
+
+
+def _setup_extras(copy: Path, present: set[str]) -> list[str]:
+    """Test/dev extras a setup.cfg or setup.py declares (read as text, never executed)."""
+    extras: list[str] = []
+    if "setup.cfg" in present:
+        parser = configparser.RawConfigParser()
+        with contextlib.suppress(configparser.Error, OSError, UnicodeDecodeError):
+            parser.read_string(safe_fs.read_bytes(copy, "setup.cfg").decode("utf-8"))
+            if parser.has_section("options.extras_require"):
+                declared = {k.lower() for k in parser.options("options.extras_require")}
+                extras += [e for e in _TEST_EXTRAS if e in declared]
+    if "setup.py" in present and not extras:
+        try:
+            text = safe_fs.read_text(copy, "setup.py")
+        except OSError:
+            text = ""
+        if "extras_require" in text:
+            extras += [e for e in _TEST_EXTRAS if re.search(rf"""['"]{e}['"]\s*[:=,)]""", text)]
+    return extras
+
+
+def _install_plan(copy: Path) -> _Plan:
+    """Decide what to install for the repository copy at ``copy`` (no project code runs).
+
+    Only regular files are considered: a symlinked dependency file is ignored (never read,
+    never passed to pip), like in ``env_key``.
+    """
+    copy = Path(copy)
+    present = set(dependency_files(copy))
+    requirement_files = [n for n in _INSTALL_REQUIREMENTS if n in present]
+    for pattern in _INSTALL_REQUIREMENTS_DIR_GLOBS:
+        for rel in sorted(present):
+            directory, _, name = rel.rpartition("/")
+            if directory == "requirements" and fnmatch.fnmatchcase(name, pattern):
+                if rel not in requirement_files:
+                    requirement_files.append(rel)
+    if requirement_files:
+        args = ["install"]
+        for rel in requirement_files:
+            args += ["-r", str(copy / rel)]
+        names = ", ".join(requirement_files)
+        return _Plan([_Step(f"requirements ({names})", args)], description=f"pip -r {names}")
+
+    pyproject = _read_toml(copy, "pyproject.toml") if "pyproject.toml" in present else {}
+    project = pyproject.get("project") if isinstance(pyproject.get("project"), dict) else None
+    is_poetry = "poetry" in pyproject.get("tool", {})
+    dynamic = set(project.get("dynamic", [])) if project else set()
+    own_name = _normalize(str(project.get("name", ""))) if project else ""
+
+    if project is not None and "dependencies" not in dynamic and not is_poetry:
+        requirements: list[str] = list(project.get("dependencies", []))
+        optional = project.get("optional-dependencies", {})
+        if "optional-dependencies" not in dynamic and isinstance(optional, dict):
+            for extra in _TEST_EXTRAS:
+                requirements += list(optional.get(extra, []))
+        groups = pyproject.get("dependency-groups", {})
+        if isinstance(groups, dict):
+            for group in _TEST_GROUPS:
+                requirements += _dependency_group(groups, group, set())
+        # Drop self-references (``myproj[extra]``): the checkout is what gets tested.
+        unique: list[str] = []
+        for requirement in requirements:
+            if not isinstance(requirement, str) or requirement in unique:
+                continue
+            if own_name and _requirement_name(requirement) == own_name:
+                continue
+            unique.append(requirement)
+        steps = [_Step("pyproject dependencies", ["install", *unique])] if unique else []
+        return _Plan(steps, description="pyproject.toml static dependencies")
+
+    if present & {"pyproject.toml", "setup.py", "setup.cfg"}:
+        extras: list[str] = []
+        if project is not None and "optional-dependencies" not in dynamic:
+            declared = project.get("optional-dependencies", {})
+            extras = [e for e in _TEST_EXTRAS if e in declared]
+        elif is_poetry:
+            declared = pyproject.get("tool", {}).get("poetry", {}).get("extras", {})
+            extras = [e for e in _TEST_EXTRAS if e in declared]
+        else:
+            extras = _setup_extras(copy, present)
+        target = str(copy) + (f"[{','.join(extras)}]" if extras else "")
+        steps = [_Step("the project's declared dependencies", ["install", target])]
+        poetry_deps = _poetry_test_deps(pyproject) if is_poetry else []
+        if poetry_deps:
+            steps.append(_Step("poetry test/dev groups", ["install", *poetry_deps]))
+        return _Plan(steps, installs_project=True, description="pip install of the project")
+
+    if "Pipfile.lock" in present:
+        try:
+            data = json.loads(safe_fs.read_bytes(copy, "Pipfile.lock").decode("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ProjectEnvError(f"cannot read Pipfile.lock: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ProjectEnvError("cannot read Pipfile.lock: not a JSON object")
+        requirements = []
+        for section in ("default", "develop"):
+            table = data.get(section) or {}
+            if not isinstance(table, dict):
+                continue
+            for name, spec in table.items():
+                version = spec.get("version", "") if isinstance(spec, dict) else ""
+                if isinstance(spec, dict) and any(k in spec for k in ("git", "path", "file")):
+                    continue
+                requirements.append(f"{name}{version}")
+        steps = [_Step("Pipfile.lock", ["install", *requirements])] if requirements else []
+        return _Plan(steps, description="Pipfile.lock")
+
+    return _Plan([], description="no dependency files")
+
+
+# -- pip settings from the host --------------------------------------------------------------
+
+
+def _user_pip_configs() -> list[Path]:
+    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    candidates = [Path.home() / ".pip" / "pip.conf", Path(xdg) / "pip" / "pip.conf"]
+    return [p for p in candidates if p.is_file()]
+
+
+def _global_pip_configs() -> list[Path]:
+    dirs = (os.environ.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(os.pathsep)
+    candidates = [Path(d) / "pip" / "pip.conf" for d in dirs if d] + [Path("/etc/pip.conf")]
+    return [p for p in candidates if p.is_file()]
+
+
+def _is_sensitive(path: Path) -> bool:
+    home = Path.home()
+    if path in (Path("/"), Path("/root"), Path("/home"), Path("/etc"), home, home.parent):
+        return True
+    if path.parent == Path("/home"):
+        return True
+    return any(part in (".ssh", ".gnupg", "shadow", "gshadow") for part in path.parts)
+
+
+def _local_paths(settings: Iterable[tuple[str, str]]) -> Iterator[Path]:
+    """Local paths named by (key, value) pip settings. A local index (``.../simple``) links
+    its files relative to itself (``../../files/x.whl``), so its parent is what is needed."""
+    for key, value in settings:
+        is_index = "index" in key.lower()
+        for token in value.split():
+            if token.startswith("file:"):
+                token = unquote(urlparse(token).path)
+            if not token.startswith("/"):
+                continue
+            path = Path(token.rstrip("/") or "/")
+            if is_index and path.name == "simple" and not _is_sensitive(path.parent):
+                path = path.parent
+            yield path
+
+
+def pip_settings(scratch: Path) -> tuple[dict[str, str], list[Mount]]:
+    """Env vars and read-only mounts that give the sandboxed pip the host's index settings.
+
+    The user's pip config (never mounted: it lives in the host's home) is merged into
+    ``scratch/pip.conf`` and passed as PIP_CONFIG_FILE.
+    """
+    env = {k: os.environ[k] for k in PIP_PASSTHROUGH if os.environ.get(k)}
+    user_configs = _user_pip_configs()
+    host_config = os.environ.get("PIP_CONFIG_FILE")
+    if host_config == os.devnull:
+        env["PIP_CONFIG_FILE"] = os.devnull
+        user_configs = []
+    elif host_config and Path(host_config).is_file():
+        user_configs = [Path(host_config)]
+    config_files = _global_pip_configs() + user_configs
+    if user_configs:
+        merged = configparser.RawConfigParser()
+        with contextlib.suppress(configparser.Error, OSError, UnicodeDecodeError):
+            merged.read(user_configs, encoding="utf-8")
+        target = scratch / "pip.conf"
+        with target.open("w", encoding="utf-8") as handle:
+            merged.write(handle)
+        env["PIP_CONFIG_FILE"] = str(target)
+
+    values = [(k, os.environ[k]) for k in _PIP_PATH_ENV if os.environ.get(k)]
+    for config in config_files:
+        parser = configparser.RawConfigParser()
+        with contextlib.suppress(configparser.Error, OSError, UnicodeDecodeError):
+            parser.read(config, encoding="utf-8")
+        for section in parser.sections():
+            for key in _PIP_PATH_KEYS:
+                if parser.has_option(section, key):
+                    values.append((key, parser.get(section, key)))
+    mounts: list[Mount] = [Mount(p) for p in _global_pip_configs()]
+    for path in _local_paths(values):
+        if path.exists() and not _is_sensitive(path) and scratch not in (path, *path.parents):
+            mount = Mount(path)
+            if mount not in mounts:
+                mounts.append(mount)
+    return env, mounts
+
+
+# -- building ----------------------------------------------------------------------------
+
+_SLUG_RE = re.compile(r"[^a-z0-9]+")
+_DIST_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,200}[A-Za-z0-9])?")
+_VERSION_RE = re.compile(r"[A-Za-z0-9.+!_-]{1,100}")
+_SITE_RE = re.compile(r"lib/python3\.\d+t?/site-packages")
+
+# Run inside the sandbox (``python -I -S``: nothing of the environment runs) to list the
+# distributions in a site-packages directory; the host only parses the JSON it prints.
+_INSPECT = """
+import importlib.metadata as md, json, sys
+out = []
+for dist in md.distributions(path=[sys.argv[1]]):
+    try:
+        name, version = dist.metadata["Name"], dist.version
+        direct = dist.read_text("direct_url.json") or ""
+        url = json.loads(direct).get("url", "") if direct else ""
+    except Exception:
+        continue
+    out.append({"name": name, "version": version, "url": url})
+print(json.dumps(out))
+"""
+
+
+@dataclass(frozen=True)
+class _Dist:
+    name: str
+    version: str
+    url: str
+
+
+def _slug(project: str) -> str:
+    return _SLUG_RE.sub("-", project.lower()).strip("-")[:40].strip("-")
+
+
+def _env_name(key: str, project: str = "") -> str:
+    """``py-<key[:16]>``, or ``py-<project slug>-<key[:16]>`` (the key covers the project)."""
+    slug = _slug(project)
+    return f"py-{slug}-{key[:16]}" if slug else f"py-{key[:16]}"
+
+
+def _pip_cache_dir(cache_dir: Path, project: str, env_name: str) -> Path:
+    """pip's cache for one build: per project, or per environment when there is no project.
+    Never shared between projects: build code runs with it writable."""
+    if project:
+        tag = hashlib.sha256(project.encode()).hexdigest()[:12]
+        slug = _slug(project)
+        return cache_dir / "pip-caches" / (f"{slug}-{tag}" if slug else tag)
+    return cache_dir / "pip-caches" / env_name
+
+
+def _site_packages_rel(env_dir: Path) -> str:
+    """site-packages of a venv just made by the host (before any sandboxed code ran)."""
+    hits = sorted(
+        p.relative_to(env_dir).as_posix() for p in env_dir.glob("lib/python*/site-packages")
+    )
+    hits = [h for h in hits if _SITE_RE.fullmatch(h)]
+    if not hits:
+        raise ProjectEnvError(f"no site-packages directory in {env_dir}")
+    return hits[0]
+
+
+def _parse_distributions(stdout: str) -> list[_Dist]:
+    """The JSON ``_INSPECT`` printed, validated (it comes from a sandbox build code ran in)."""
+    try:
+        data = json.loads(stdout)
+    except ValueError as exc:
+        raise ProjectEnvError(
+            f"listing the installed distributions printed no JSON: {stdout[-500:]!r}"
+        ) from exc
+    if not isinstance(data, list):
+        raise ProjectEnvError("listing the installed distributions printed no JSON list")
+    result: dict[str, _Dist] = {}
+    for item in data:
+        if not isinstance(item, dict):
+            continue
+        name, version, url = item.get("name"), item.get("version"), item.get("url")
+        if not (isinstance(name, str) and _DIST_NAME_RE.fullmatch(name)):
+            continue
+        if not (isinstance(version, str) and _VERSION_RE.fullmatch(version)):
+            continue
+        result.setdefault(name.lower(), _Dist(name, version, url if isinstance(url, str) else ""))
+    return list(result.values())
+
+
+def _tail(result: RunResult, lines: int = 25) -> str:
+    text = (result.stdout.rstrip() + "\n" + result.stderr.rstrip()).strip()
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise ProjectEnvCancelled()
+
+
+@contextlib.contextmanager
+def _key_lock(lock_path: Path, cancel: threading.Event | None = None) -> Iterator[None]:
+    """Exclusive lock across processes and threads (each call opens its own descriptor);
+    waiting for it ends with ProjectEnvCancelled when ``cancel`` is set."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a+") as handle:
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                _check_cancel(cancel)
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove ``path`` (never following links); ProjectEnvError when something is left."""
+    shutil.rmtree(path, ignore_errors=True)
+    if os.path.lexists(path) and not os.path.islink(path):
+        # A build may leave directories without permissions: make them ours, retry. No
+        # sandboxed process runs any more, and links are never chmod-ed or entered.
+        for dirpath, dirnames, _ in os.walk(path):
+            for name in dirnames:
+                sub = os.path.join(dirpath, name)
+                if not os.path.islink(sub):
+                    with contextlib.suppress(OSError):
+                        os.chmod(sub, 0o700)
+        shutil.rmtree(path, ignore_errors=True)
+    if os.path.lexists(path):
+        raise ProjectEnvError(f"cannot remove the unfinished environment {path}")
+
+
+def _discard(final: Path) -> None:
+    """Remove an environment and its marker (marker first: readers trust the marker)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(marker_path(final))
+    if os.path.lexists(final):
+        _remove_tree(final)
+
+
+def _load_marker(final: Path, key: str) -> dict[str, Any] | None:
+    """The marker of the finished environment ``final`` or None (missing, not ours, bad)."""
+    try:
+        data = json.loads(
+            safe_fs.read_bytes(final.parent, final.name + MARKER_SUFFIX, limit=20_000_000)
+        )
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("key") != key:
+        return None
+    site = data.get("site_packages")
+    installed = data.get("installed")
+    if not (isinstance(site, str) and _SITE_RE.fullmatch(site)):
+        return None
+    if not (isinstance(installed, list) and all(isinstance(i, str) for i in installed)):
+        return None
+    try:
+        if not stat.S_ISDIR(os.lstat(final).st_mode):
+            return None
+    except OSError:
+        return None
+    return data
+
+
+def _write_marker(final: Path, marker: dict[str, Any]) -> None:
+    """Atomically write the marker beside ``final`` (in ``envs/``, never sandbox-mounted)."""
+    tmp_name = f".{final.name}{MARKER_SUFFIX}.{uuid.uuid4().hex[:8]}.tmp"
+    safe_fs.write_bytes(final.parent, tmp_name, json.dumps(marker, indent=2).encode())
+    try:
+        os.replace(final.parent / tmp_name, marker_path(final))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(final.parent / tmp_name)
+        raise
+
+
+def _reused(final: Path, key: str, marker: dict[str, Any]) -> ProjectEnv:
+    return ProjectEnv(
+        path=final,
+        python=final / "bin" / "python",
+        site_packages=final / marker["site_packages"],
+        key=key,
+        reused=True,
+        installed=list(marker["installed"]),
+    )
+
+
+def ensure_project_env(
+    repo: Path,
+    sandbox: Sandbox,
+    cache_dir: Path,
+    *,
+    python: str | None = None,
+    emit: Callable[[str], None] = lambda m: None,
+    timeout_s: float = 900,
+    project: str = "",
+    cancel: threading.Event | None = None,
+) -> ProjectEnv:
+    """The cached environment for ``repo``'s dependencies, built in ``sandbox`` if missing.
+
+    ``project`` (the project id) is part of the key: two projects never share an
+    environment or a pip cache. ``cancel`` is passed to every sandboxed run (and checked
+    while waiting for another build of the same key); when it is set, ProjectEnvCancelled
+    is raised. Raises ProjectEnvError (naming the failing command and the end of pip's
+    output) when the build fails; nothing of the failed build is left behind.
+    """
+    _check_cancel(cancel)
+    repo = Path(repo).resolve()
+    cache_dir = Path(cache_dir).resolve()
+    for rel in skipped_dependency_files(repo):
+        emit(
+            f"warning: {rel} is a symlink or not a regular file; TFactory does not follow "
+            "links in the repository, so it is neither read nor installed"
+        )
+    python = python or sandbox.env_python
+    # an interpreter inside the sandbox (the Docker image's) is known by the sandbox
+    identity = None if sandbox.env_python_on_host else sandbox_python_identity(sandbox, python)
+    key = env_key(repo, python, project=project, identity=identity)
+    envs = cache_dir / "envs"
+    final = envs / _env_name(key, project)
+
+    marker = _load_marker(final, key)
+    if marker is not None:
+        emit(f"reused cached environment {final.name}")
+        return _reused(final, key, marker)
+
+    envs.mkdir(parents=True, exist_ok=True)
+    with _key_lock(envs / f".{final.name}.lock", cancel):
+        marker = _load_marker(final, key)
+        if marker is not None:  # another task built it while we waited
+            emit(f"reused cached environment {final.name}")
+            return _reused(final, key, marker)
+        # Leftovers of a crashed build of this key (we hold its lock, so none is live).
+        build_dir = cache_dir / "build"
+        if build_dir.is_dir():
+            for stale in build_dir.glob(f"{final.name}.*"):
+                _remove_tree(stale)
+        _discard(final)  # no valid marker: not a finished environment
+        return _build(
+            repo, sandbox, cache_dir, key, final, python, project, emit, timeout_s, cancel,
+            identity,
+        )  # fmt: skip
+
+
+def sandbox_python_identity(sandbox: Sandbox, python: str) -> str:
+    """Version and location of an interpreter that lives inside the sandbox (its image)."""
+    image = sandbox.describe().get("image") or sandbox.name
+    result = sandbox.run(
+        [python, "-c", "import sys; print(sys.version.split()[0], sys.base_prefix)"],
+        mounts=[],
+        workdir=Path("/tmp"),  # noqa: S108 - the sandbox's own private /tmp
+        timeout_s=60,
+    )
+    if not result.ok:
+        raise ProjectEnvError(f"cannot run {python} in the {sandbox.name} sandbox: {_tail(result)}")
+    return f"{result.stdout.strip()}|{python}|{image}"
+
+
+def _make_venv(python: str, target: Path, deadline: float) -> None:
+    """``python -m venv target`` on the host (TFactory's own interpreter, no project code)."""
+    venv_cmd = [python, "-m", "venv", str(target)]
+    try:
+        made = subprocess.run(
+            venv_cmd,
+            capture_output=True,
+            text=True,
+            timeout=max(deadline - time.monotonic(), 1),
+            check=False,
+            env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ProjectEnvError(f"`{shlex.join(venv_cmd)}` failed: {exc}") from exc
+    if made.returncode != 0:
+        raise ProjectEnvError(
+            f"`{shlex.join(venv_cmd)}` failed (exit {made.returncode}): "
+            f"{(made.stderr or made.stdout).strip()[-2000:]}"
+        )
+
+
+def _build(
+    repo: Path,
+    sandbox: Sandbox,
+    cache_dir: Path,
+    key: str,
+    final: Path,
+    python: str,
+    project: str,
+    emit: Callable[[str], None],
+    timeout_s: float,
+    cancel: threading.Event | None,
+    sandbox_identity: str | None = None,
+) -> ProjectEnv:
+    """Build the environment at its final path (we hold the key's lock; no marker yet)."""
+    started = time.monotonic()
+    deadline = started + timeout_s
+    build_root = cache_dir / "build" / f"{final.name}.{uuid.uuid4().hex[:8]}"
+    work = build_root / "work"  # writable in every sandboxed step of the build
+    pip_conf_dir = build_root / "pip"  # host-written, read-only, only with network
+    pip_cache = _pip_cache_dir(cache_dir, project, final.name)
+    prefixes: list[Path] = []
+    if sandbox_identity is None:
+        identity, base_prefix = _python_info(python)
+        if base_prefix.resolve() != Path(sys.base_prefix).resolve():
+            prefixes.append(base_prefix)
+    else:
+        identity = sandbox_identity
+    emit("installing project dependencies (pip) …")
+    try:
+        pip_cache.mkdir(parents=True, exist_ok=True)
+        (work / "home").mkdir(parents=True)
+        (work / "tmp").mkdir()
+        pip_conf_dir.mkdir()
+        copy = work / (repo.name or "repo")
+        shutil.copytree(repo, copy, symlinks=True, ignore=_COPY_IGNORE)
+        _check_cancel(cancel)
+        if sandbox_identity is None:
+            _make_venv(python, final, deadline)
+        else:
+            # the sandbox's own interpreter makes the venv inside it (no project code yet)
+            final.mkdir(parents=True)
+            for path in (work, final, pip_cache):
+                sandbox.prepare_writable(path)
+            made = sandbox.run(
+                [python, "-m", "venv", str(final)],
+                mounts=[Mount(final, writable=True)],
+                workdir=final,
+                timeout_s=max(deadline - time.monotonic(), 1),
+                cancel=cancel,
+            )
+            if made.cancelled:
+                raise ProjectEnvCancelled()
+            if not made.ok:
+                raise ProjectEnvError(f"`{python} -m venv` failed in the sandbox: {_tail(made)}")
+        site_rel = _site_packages_rel(final)  # read before any sandboxed code ran
+        site_packages = final / site_rel
+        env_python = final / "bin" / "python"
+
+        pip_env, pip_mounts = pip_settings(pip_conf_dir)
+        if (pip_conf_dir / "pip.conf").exists():
+            pip_mounts = [Mount(pip_conf_dir), *pip_mounts]
+        common_env = {
+            "HOME": str(work / "home"),
+            "TMPDIR": str(work / "tmp"),
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "PIP_NO_INPUT": "1",
+            "PIP_PROGRESS_BAR": "off",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        online_env = {**pip_env, **common_env, "PIP_CACHE_DIR": str(pip_cache)}
+        offline_env = {
+            **common_env,
+            "PIP_CONFIG_FILE": os.devnull,
+            "PIP_NO_CACHE_DIR": "1",
+            "PIP_NO_INDEX": "1",
+        }
+        online_mounts = [
+            Mount(work, writable=True),
+            Mount(final, writable=True),
+            Mount(pip_cache, writable=True),
+            *pip_mounts,
+        ]
+        offline_mounts = [Mount(work, writable=True), Mount(final, writable=True)]
+        extra: dict[str, Any] = {"python_prefixes": prefixes} if prefixes else {}
+
+        def sandboxed(argv: list[str], *, network: bool) -> RunResult:
+            _check_cancel(cancel)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ProjectEnvError(
+                    f"building the project environment took longer than {timeout_s:.0f} s "
+                    f"(before `{shlex.join(argv)}`)"
+                )
+            try:
+                result = sandbox.run(
+                    argv,
+                    mounts=online_mounts if network else offline_mounts,
+                    workdir=copy,
+                    env=online_env if network else offline_env,
+                    timeout_s=remaining,
+                    network=network,
+                    cancel=cancel,
+                    **extra,
+                )
+            except SandboxError as exc:
+                raise ProjectEnvError(f"`{shlex.join(argv)}` could not run: {exc}") from exc
+            if result.cancelled:
+                raise ProjectEnvCancelled()
+            if result.timed_out:
+                raise ProjectEnvError(
+                    f"`{shlex.join(argv)}` timed out after {result.duration_s:.0f} s:\n"
+                    f"{_tail(result)}"
+                )
+            return result
+
+        def pip(label: str, args: Sequence[str], *, network: bool = True) -> None:
+            argv = [str(env_python), "-m", "pip", *args]
+            emit(f"pip: {label}")
+            result = sandboxed(argv, network=network)
+            if not result.ok:
+                raise ProjectEnvError(
+                    f"installing the project's dependencies failed: `{shlex.join(argv)}` "
+                    f"exited {result.returncode}:\n{_tail(result)}"
+                )
+
+        def distributions() -> list[_Dist]:
+            argv = [str(env_python), "-I", "-S", "-c", _INSPECT, str(site_packages)]
+            result = sandboxed(argv, network=False)
+            if not result.ok:
+                raise ProjectEnvError(
+                    f"listing the installed distributions failed (exit {result.returncode}):"
+                    f"\n{_tail(result)}"
+                )
+            return _parse_distributions(result.stdout)
+
+        plan = _install_plan(copy)
+        for step in plan.steps:
+            pip(step.label, step.pip_args)
+        dists = distributions()
+        copy_url = copy.as_uri()
+        own = [d.name for d in dists if d.url == copy_url or d.url.startswith(copy_url + "/")]
+        if own:
+            pip("uninstall the project itself", ["uninstall", "-y", *own], network=False)
+            dists = distributions()
+        runner = [r for r in RUNNER_REQUIREMENTS if r != PYTEST_REQUIREMENT]
+        if not any(_normalize(d.name) == "pytest" for d in dists):
+            runner.append(PYTEST_REQUIREMENT)
+        pip("runner requirements", ["install", *runner])
+
+        installed = sorted(
+            (f"{d.name}=={d.version}" for d in distributions() if _normalize(d.name) != "pip"),
+            key=str.lower,
+        )
+        marker = {
+            "key": key,
+            "recipe": RECIPE_VERSION,
+            "project": project,
+            "python": identity,
+            "plan": plan.description,
+            "dependency_files": dependency_files(repo),
+            "site_packages": site_rel,
+            "installed": installed,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        _check_cancel(cancel)
+        _write_marker(final, marker)
+    except BaseException:
+        with contextlib.suppress(ProjectEnvError):
+            _discard(final)
+        raise
+    finally:
+        shutil.rmtree(build_root, ignore_errors=True)
+    emit(
+        f"built environment {final.name} in {time.monotonic() - started:.0f} s "
+        f"({len(installed)} packages)"
+    )
+    return ProjectEnv(
+        path=final,
+        python=env_python,
+        site_packages=site_packages,
+        key=key,
+        reused=False,
+        installed=installed,
+    )

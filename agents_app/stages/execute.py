@@ -1,0 +1,429 @@
+"""Executor: runs the existing suite and the candidates in the sandbox.
+
+In a writable scratch copy of the worktree:
+- the existing suite once, under coverage, for the "before" figures;
+- the candidates N times (default 3): forward order under coverage with one coverage
+  context per test, then reverse order, then a seeded shuffle, each with its own
+  PYTHONHASHSEED, so order and hash-seed dependence show up as flakiness.
+Raw results land in runs/ as JSON; the evaluator judges them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from agents_app.env.runtime import TaskRuntime, copy_tree, import_roots
+from agents_app.models import GeneratedTest
+from agents_app.pipeline.context import Cancelled, StageContext, StageError
+from agents_app.sandbox import Mount
+from tasks_app.core import safe_fs
+from tasks_app.core.events import redact
+from tasks_app.core.workspace import Runs, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+CANDIDATE_DIR = "tfactory_candidates"
+ORDERS = ("forward", "reverse", "shuffle:{seed}")
+# Plugins that would take coverage away from us (pytest-cov starts its own collector),
+# spread tests over processes (xdist) or reorder them on their own (randomly).
+BLOCKED_PLUGINS = ("cov", "xdist", "randomly", "cacheprovider")
+
+
+def _changed_py_files(plan: dict[str, Any]) -> list[str]:
+    return sorted({t["path"] for t in plan.get("targets", [])})
+
+
+def _pytest_argv(rt: TaskRuntime, paths: list[str], out: Path, rc: Path | None) -> list[str]:
+    argv = [str(rt.project_env.python)]
+    if rc is not None:
+        argv += ["-m", "coverage", "run", f"--rcfile={rc}", f"--data-file={out / 'coverage'}"]
+    argv += ["-m", "pytest", "-p", "tfactory_pytest_plugin"]
+    for plugin in BLOCKED_PLUGINS:
+        argv += ["-p", f"no:{plugin}"]
+    argv += [
+        "-q",
+        "--no-header",
+        "-rN",
+        f"--timeout={settings.TFACTORY_TEST_TIMEOUT_S}",
+        *paths,
+    ]
+    return argv
+
+
+def _read_json(root: Path, name: str) -> Any:
+    """JSON a sandboxed run wrote; read without following links it may have planted."""
+    return json.loads(safe_fs.read_text(root, name))
+
+
+MAX_CULPRITS = 5
+
+
+def run_pytest(
+    ctx: StageContext,
+    rt: TaskRuntime,
+    repo: Path,
+    paths: list[str],
+    label: str,
+    *,
+    order: str = "forward",
+    hash_seed: str = "0",
+    coverage_files: list[Path] | None = None,
+    timeout_s: float = 900,
+) -> dict[str, Any]:
+    """One pytest run in the sandbox; returns the plugin's results (+ coverage export).
+
+    When a test takes the whole process down (it exhausted memory or processes, or
+    crashed the interpreter), the progress log names it: it is recorded as `crashed`
+    with the limit it hit, and the run is repeated without it, so the others still get
+    a verdict.
+    """
+    rc = None
+    if coverage_files is not None:
+        ctl = rt.ctl_dir(label)
+        rc = ctl / "coveragerc"
+        rc.write_text(
+            "\n".join(
+                ["[run]", "branch = True", "include ="] + [f"    {p}" for p in coverage_files]
+            )
+            + "\n"
+        )
+    data: dict[str, Any] = {"label": label, "order": order, "hash_seed": hash_seed}
+    deselect: list[str] = []
+    crashed: list[dict[str, Any]] = []
+    no_addopts = False
+    started = time.monotonic()
+    while True:
+        out = rt.out_dir(label)
+        env = rt.env(
+            pythonpath=rt.roots_in(repo),
+            TFACTORY_ORDER=order,
+            TFACTORY_RESULTS=str(out / "results.json"),
+            TFACTORY_PROGRESS=str(out / "progress.jsonl"),
+            PYTHONHASHSEED=hash_seed,
+        )
+        argv = _pytest_argv(rt, paths, out, rc)
+        if no_addopts:
+            argv[argv.index("-q") : argv.index("-q")] = ["-o", "addopts="]
+        argv += [f"--deselect={n}" for n in deselect]
+        mounts = [Mount(repo, writable=True), Mount(out, writable=True)]
+        if rc is not None:
+            mounts.append(Mount(rc.parent))
+        remaining = max(timeout_s - (time.monotonic() - started), 30)
+        res = rt.run(argv, workdir=repo, timeout_s=remaining, env=env, mounts=mounts)
+        ctx.check_cancelled()
+        if (
+            not no_addopts
+            and res.returncode == 4
+            and "unrecognized arguments" in (res.stderr + res.stdout)
+        ):
+            # the project's addopts name a plugin we keep out (e.g. --cov): run without them
+            ctx.emit.warn(
+                f"{label}: the project's pytest addopts need plugins TFactory turns off; "
+                "running without the project's addopts"
+            )
+            no_addopts = True
+            continue
+        results, error = _results(out, res)
+        if results is not None or res.timed_out:
+            break
+        culprit = _culprit(out)
+        if culprit is None or len(deselect) >= MAX_CULPRITS:
+            break
+        # only a limit that kills a process can explain its death (a pids limit makes
+        # fork fail, it kills nothing; it may have been hit by an earlier test)
+        killers = {"memory", "file_size"} & set(rt.sandbox.exact_limits)
+        cause = res.limit_hit if res.limit_hit in killers else None
+        why = cause or (
+            f"signal {-res.returncode}" if (res.returncode or 0) < 0 else f"exit {res.returncode}"
+        )
+        ctx.emit.warn(
+            f"{label}: {culprit} took the test process down ({why}); rerunning without it"
+        )
+        crashed.append(
+            {
+                "nodeid": culprit,
+                "outcome": "crashed",
+                "phase": "call",
+                "limit_hit": cause,
+                "exc_type": "Crashed",
+                "message": f"the test process died while this test ran ({why})",
+            }
+        )
+        deselect.append(culprit)
+    data.update(
+        no_addopts=no_addopts,
+        returncode=res.returncode,
+        timed_out=res.timed_out,
+        limit_hit=res.limit_hit,
+        duration_s=round(time.monotonic() - started, 3),
+        output_tail=redact("\n".join((res.stdout + res.stderr).strip().splitlines()[-40:])),
+    )
+    if results is not None:
+        data.update(
+            {
+                k: results[k]
+                for k in ("tests", "collect_errors", "exitstatus", "coverage_active")
+                if k in results
+            }
+        )
+    else:
+        data["error"] = error
+    data["tests"] = list(data.get("tests", [])) + crashed
+    if rc is not None:
+        data["coverage"] = export_coverage(rt, repo, out, coverage_files or [])
+    return data
+
+
+def _results(out: Path, res: Any) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        results = _read_json(out, "results.json")
+    except FileNotFoundError:
+        if res.timed_out:
+            return None, "pytest hit the time limit"
+        return (
+            None,
+            f"pytest wrote no results (exit {res.returncode}, {res.limit_hit or 'no limit hit'})",
+        )
+    except (OSError, ValueError) as exc:
+        return None, f"the results file could not be read: {exc}"
+    if not isinstance(results, dict):
+        return None, "the results file could not be read: not an object"
+    return results, None
+
+
+def _culprit(out: Path) -> str | None:
+    """The test that started and never ended, from the run's progress log."""
+    try:
+        text = safe_fs.read_text(out, "progress.jsonl", limit=20_000_000)
+    except OSError:
+        return None
+    open_tests: list[str] = []
+    for line in text.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(event, dict) or not isinstance(event.get("nodeid"), str):
+            continue
+        if event.get("event") == "start":
+            open_tests.append(event["nodeid"])
+        elif event.get("event") == "end" and event["nodeid"] in open_tests:
+            open_tests.remove(event["nodeid"])
+    return open_tests[-1] if open_tests else None
+
+
+def export_coverage(rt: TaskRuntime, repo: Path, out: Path, files: list[Path]) -> dict[str, Any]:
+    """Per-context lines and arcs of `files`, exported as JSON inside the sandbox."""
+    exp = rt.run(
+        [rt.project_env.python, "-m", "tfactory_covexport", out / "coverage",
+         out / "coverage.json", *files],
+        workdir=repo,
+        timeout_s=300,
+        env=rt.env(pythonpath=rt.roots_in(repo)),
+        mounts=[Mount(repo), Mount(out, writable=True)],
+    )  # fmt: skip
+    if exp.returncode == 0:
+        try:
+            data = _read_json(out, "coverage.json")
+            if isinstance(data, dict) and isinstance(data.get("files"), dict):
+                return data
+        except (OSError, ValueError) as exc:
+            return {"files": {}, "error": f"the coverage export could not be read: {exc}"}
+    return {"files": {}, "error": redact((exp.stderr or exp.stdout)[-2000:]) or "export failed"}
+
+
+def existing_test_paths(repo: Path, analysis: dict[str, Any]) -> list[str]:
+    dirs = [d for d in analysis.get("test_dirs") or [] if (repo / d).exists()]
+    return dirs or []
+
+
+def run(ctx: StageContext) -> str | None:
+    from agents_app.lanes import security
+    from agents_app.stages import generate as functional
+
+    task = ctx.task
+    rerun = ctx.option("rerun_lane", "")
+    if rerun in security.LANES:
+        # that lane alone: the candidates' runs and verdicts stand
+        security.run_lanes(ctx, only=rerun)
+        return "triaging"
+    if not functional.enabled(ctx):
+        if not rerun:
+            security.run_lanes(ctx)
+        ctx.set_lane("mutation", "skipped", "no generated tests (the functional lane is off)")
+        return "triaging"
+    rt = functional.build_runtime(ctx)
+    if not rerun:
+        # first: they are quick and do not depend on the tests; a rerun of the functional
+        # or the mutation lane leaves their results as they were
+        security.run_lanes(ctx, installed=getattr(rt.project_env, "installed", None))
+    tests = list(GeneratedTest.objects.filter(task=task))
+    files = sorted({t.file for t in tests})
+    repo, cand_dir = fresh_repo(ctx, rt, files)
+    plan = read_json(ctx.ws.test_plan)
+    changed_files = _changed_py_files(plan)
+    changed = [repo / p for p in changed_files]
+    analysis = read_json(ctx.ws.context / "project_analysis.json")
+
+    # the existing suite, for the "before" coverage
+    existing = existing_test_paths(repo, analysis)
+    if not changed:
+        ctx.emit.warn("no changed Python code: there is nothing to measure")
+        baseline = {"label": "baseline", "tests": [], "duration_s": 0.0, "coverage": {"files": {}}}
+    elif existing:
+        ctx.emit(f"running the existing suite ({', '.join(existing)}) under coverage")
+        baseline = run_pytest(ctx, rt, repo, existing, "baseline", coverage_files=changed)
+        counts = _count(baseline)
+        ctx.emit(
+            f"existing suite: {counts['passed']} passed, {counts['failed']} failed, "
+            f"{counts['error']} errors in {baseline['duration_s']:.1f}s"
+        )
+    else:
+        ctx.emit.warn("the project has no test folder; 'before' coverage is zero")
+        baseline = {"label": "baseline", "tests": [], "duration_s": 0.0}
+        baseline["coverage"] = export_coverage(rt, repo, rt.out_dir("baseline"), changed)
+    write_json(ctx.ws.runs / Runs.BASELINE, baseline)
+
+    # candidates, N times in different orders
+    runs: list[str] = []
+    cand_data: list[dict[str, Any]] = []
+    n_runs = int(task.options.get("eval_runs", settings.TFACTORY_EVAL_RUNS))
+    if not tests:
+        ctx.emit.warn("no candidate tests to run")
+    for i in range(n_runs if tests else 0):
+        order = ORDERS[i % len(ORDERS)].format(seed=task.pk * 7919 + i)
+        label = f"candidates-{i + 1}"
+        ctx.emit(f"candidate run {i + 1}/{n_runs}: {len(tests)} test(s), order {order}")
+        data = run_pytest(
+            ctx,
+            rt,
+            repo,
+            [f"{cand_dir}/{Path(f).name}" for f in files],
+            label,
+            order=order,
+            hash_seed=str(1000 + i),
+            coverage_files=changed if i == 0 else None,
+        )
+        data["files"] = {f"{cand_dir}/{Path(f).name}": f for f in files}
+        counts = _count(data)
+        ctx.emit(
+            f"run {i + 1}: {counts['passed']} passed, {counts['failed']} failed, "
+            f"{counts['error']} errors, {counts['skipped']} skipped/xfailed "
+            f"in {data['duration_s']:.1f}s" + (f" ({data['error']})" if data.get("error") else "")
+        )
+        write_json(ctx.ws.runs / f"{label}.json", data)
+        runs.append(label)
+        cand_data.append(data)
+        if data.get("limit_hit") == "wall_time" and not data.get("tests"):
+            raise StageError(
+                f"candidate run {i + 1} hit the sandbox time limit before reporting any result"
+            )
+    no_addopts = any(r.get("no_addopts") for r in [baseline, *cand_data])
+    write_json(
+        ctx.ws.runs / Runs.INDEX,
+        {
+            "baseline": "runs/baseline.json",
+            "candidate_runs": [f"runs/{r}.json" for r in runs],
+            "changed_files": changed_files,
+            "scratch_repo": str(repo),
+            "candidate_dir": cand_dir,
+            "import_roots": import_roots(task),
+            "no_addopts": no_addopts,
+        },
+    )
+    run_mutation_lane(ctx, rt, plan, tests, files, existing, baseline, cand_data, no_addopts)
+    return None
+
+
+def run_mutation_lane(
+    ctx: StageContext,
+    rt: TaskRuntime,
+    plan: dict[str, Any],
+    tests: list[GeneratedTest],
+    files: list[str],
+    existing: list[str],
+    baseline: dict[str, Any],
+    cand_runs: list[dict[str, Any]],
+    no_addopts: bool,
+) -> None:
+    """The kill matrix of the changed lines' mutants, in a fresh copy of the repository
+    (the runs above may have written into theirs). A failure here fails this lane only:
+    the evaluator then flags what it would have accepted."""
+    from agents_app.lanes.mutation import lane
+
+    (ctx.ws.runs / Runs.MUTATION).unlink(missing_ok=True)
+    if not lane.enabled(ctx):
+        ctx.set_lane(lane.LANE, "skipped", "switched off for this task")
+        return
+    if not plan.get("targets"):
+        ctx.set_lane(lane.LANE, "skipped", "no changed Python code to mutate")
+        return
+    try:
+        repo, cand_dir = fresh_repo(ctx, rt, files)
+        nodeids = {f"{cand_dir}/{Path(t.file).name}::{t.name}": t.test_id for t in tests}
+        data = lane.run(
+            ctx,
+            rt,
+            repo,
+            plan=plan,
+            baseline=baseline,
+            candidate_runs=cand_runs,
+            candidates=nodeids,
+            test_paths=existing + [f"{cand_dir}/{Path(f).name}" for f in files],
+            pytest_args=["-o", "addopts="] if no_addopts else [],
+        )
+    except Cancelled:
+        raise
+    except Exception as exc:  # this lane failing must not sink the others
+        log.exception("the mutation lane of task %s crashed", ctx.task.pk)
+        error = f"{type(exc).__name__}: {exc}"
+        write_json(ctx.ws.runs / Runs.MUTATION, {"status": "failed", "error": error})
+        ctx.set_lane(lane.LANE, "failed", f"crashed: {redact(error)[:300]}")
+        return
+    if data["status"] == "failed":
+        ctx.emit.warn(f"mutation: {data['error']}")
+        ctx.set_lane(lane.LANE, "failed", redact(data["error"])[:300])
+        return
+    counts: dict[str, int] = {}
+    for r in data["results"].values():
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    text = ", ".join(f"{n} {st}" for st, n in sorted(counts.items())) or "no mutants"
+    ctx.emit(f"mutation: {len(data['mutants'])} mutant(s) in {data['duration_s']:.1f}s: {text}")
+    ctx.set_lane(lane.LANE, "done", text)
+
+
+def fresh_repo(ctx: StageContext, rt: TaskRuntime, files: list[str]) -> tuple[Path, str]:
+    """A fresh writable copy of the worktree with the candidate files in a folder of
+    their own; nothing an earlier run wrote survives. Returns (repo, that folder)."""
+    repo = rt.scratch / "repo"
+    # the candidates go in before any project code has run in it
+    copy_tree(rt.worktree, repo)
+    cand_dir = _free_name(repo, CANDIDATE_DIR)
+    for rel in files:
+        safe_fs.write_text(repo, f"{cand_dir}/{Path(rel).name}", (ctx.ws.root / rel).read_text())
+    return repo, cand_dir
+
+
+def _free_name(repo: Path, base: str) -> str:
+    """A top-level folder name the repository does not use (links included)."""
+    name, n = base, 1
+    while os.path.lexists(repo / name):
+        n += 1
+        name = f"{base}_{n}"
+    return name
+
+
+def _count(data: dict[str, Any]) -> dict[str, int]:
+    counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
+    for t in data.get("tests", []):
+        key = t.get("outcome", "error")
+        key = "skipped" if key == "xfailed" else key
+        counts[key if key in counts else "error"] += 1
+    return counts
