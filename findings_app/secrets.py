@@ -1,7 +1,8 @@
-"""TFactory's own secret rules, and the redaction every finding's text goes through.
+"""TFactory's own secret rules over code, and the redaction every finding's text goes
+through.
 
-The rules recognise the common token formats by their shape (a fixed prefix, a length,
-an alphabet); `find_secrets(line)` returns where each one is. `scrub(text)` replaces
+The token rules are tasks_app.core.redaction's (one list for every redaction);
+`find_secrets(line)` returns where each one is. `scrub(text)` replaces
 every value these rules, a keyword assignment (password = "…") or a long high-entropy
 quoted string would reveal, so no snippet, title or description of any lane carries a
 secret. A secret is identified by `secret_id(value)`: a keyed hash (HMAC-SHA256 with a
@@ -17,88 +18,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from tasks_app.core.redaction import RULES, SecretRule
+
 TOOL = "tfactory-secrets"
 TOOL_VERSION = "1"
 MASK = "********"
 
-
-@dataclass(frozen=True)
-class SecretRule:
-    id: str
-    title: str
-    pattern: re.Pattern[str]
-    # the part of a match that is only the format's marker and may stay visible
-    keep_prefix: int = 0
-    severity: str = "high"
-
-
-def _rule(id_: str, title: str, regex: str, keep: int = 0, severity: str = "high") -> SecretRule:
-    return SecretRule(id_, title, re.compile(regex), keep, severity)
-
-
-# The value is the whole match unless the pattern has a group named "v".
-RULES: tuple[SecretRule, ...] = (
-    _rule(
-        "private-key",
-        "Private key",
-        r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |PGP |ENCRYPTED )?PRIVATE KEY(?: BLOCK)?-----",
-        0,
-        "critical",
-    ),
-    _rule("github-token", "GitHub token", r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,251}\b", 4),
-    _rule("github-fine-grained-token", "GitHub token", r"\bgithub_pat_[A-Za-z0-9_]{22,250}\b", 11),
-    _rule("gitlab-token", "GitLab token", r"\bglpat-[A-Za-z0-9_\-]{20,}\b", 6),
-    _rule(
-        "aws-access-key-id",
-        "AWS access key id",
-        r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b",
-        4,
-    ),
-    _rule(
-        "aws-secret-access-key",
-        "AWS secret access key",
-        r"(?i)aws.{0,20}?(?:secret|private).{0,20}?['\"](?P<v>[A-Za-z0-9/+=]{40})['\"]",
-        0,
-        "critical",
-    ),
-    _rule("slack-token", "Slack token", r"\bxox[abposr]-[A-Za-z0-9-]{10,250}", 5),
-    _rule(
-        "slack-webhook",
-        "Slack webhook URL",
-        r"https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]{16,}",
-        32,
-    ),
-    _rule("stripe-key", "Stripe secret key", r"\b[rs]k_live_[A-Za-z0-9]{16,247}\b", 8),
-    _rule("google-api-key", "Google API key", r"\bAIza[0-9A-Za-z_\-]{35}\b", 4),
-    _rule("anthropic-api-key", "Anthropic API key", r"\bsk-ant-[A-Za-z0-9_\-]{20,}", 7),
-    _rule(
-        "openai-api-key",
-        "OpenAI API key",
-        r"\bsk-(?:proj-|svcacct-|admin-)?(?!ant-)[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,}",
-        3,
-    ),
-    _rule("npm-token", "npm token", r"\bnpm_[A-Za-z0-9]{36}\b", 4),
-    _rule("pypi-token", "PyPI token", r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}", 5),
-    _rule(
-        "sendgrid-key",
-        "SendGrid API key",
-        r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}\b",
-        3,
-    ),
-    _rule(
-        "jwt",
-        "JSON web token",
-        r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}",
-        0,
-        "medium",
-    ),
-    _rule(
-        "url-password",
-        "Password in a URL",
-        r"\b[a-z][a-z0-9+.\-]{1,20}://[^/\s:@'\"]{1,100}:(?P<v>[^/\s:@'\"]{3,100})@[\w.\-]+",
-        0,
-    ),
-)
 
 _KEYWORD = re.compile(
     r"(?i)(?:pass(?:word|wd)?|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|"

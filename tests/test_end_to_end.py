@@ -75,7 +75,7 @@ def test_the_cli_runs_a_handover_to_a_report(example, capsys):
     assert len(git(repo, "worktree", "list").strip().splitlines()) == 1
 
 
-def test_the_cli_reports_bad_input_and_exits_non_zero(example):
+def test_the_cli_reports_bad_input_and_exits_non_zero(example, tmp_path):
     with pytest.raises(CommandError, match="branch 'feature/missing' does not exist"):
         call_command(
             "tfactory_run",
@@ -95,6 +95,15 @@ def test_the_cli_reports_bad_input_and_exits_non_zero(example):
             )  # fmt: skip
     # refused before the project is registered
     assert not Project.objects.filter(pk="other").exists() and Task.objects.count() == 0
+    # a project registered for another checkout is not moved by --repo
+    services.create_project("elsewhere", example["repo"])
+    with pytest.raises(CommandError, match="already points at .*; use another project id"):
+        call_command(
+            "tfactory_run", "--project", "elsewhere", "--repo", str(tmp_path),
+            "--spec", example["spec_id"], "--branch", example["branch"],
+        )  # fmt: skip
+    assert Project.objects.get(pk="elsewhere").repo_path == str(Path(example["repo"]).resolve())
+    assert Task.objects.count() == 0
 
 
 def test_a_worker_process_runs_the_queued_stages(example, tf_home, tmp_path):

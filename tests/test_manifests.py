@@ -114,3 +114,28 @@ def test_broken_files_are_problems_not_crashes():
     broken = {"pyproject.toml": "[project\n", "setup.py": "setup(", "Pipfile.lock": "{"}
     m = read_manifest(list(broken), broken.get)
     assert m.dependencies == [] and len(m.problems) == 3
+
+
+def test_includes_are_read_in_every_spelling_pip_takes_as_the_environment_reads_them():
+    # one requirements reader serves the dependency lane and the project's environment
+    from agents_app.env.project import _requirement_includes
+
+    files = {
+        "requirements.txt": (
+            "-rrequirements/a.txt\n--requirement=requirements/b.txt\n"
+            "--constraint requirements/c.txt\n-c=/etc/outside.txt\nflask==2.0.0\n"
+        ),
+        "requirements/a.txt": "urllib3==1.26.5\n",
+        "requirements/b.txt": "idna==3.6\n",
+        "requirements/c.txt": "certifi==2023.5.7\n",
+    }
+    m = read_manifest(["requirements.txt"], files.get)
+    assert {d.name for d in m.dependencies} == {"flask", "urllib3", "idna", "certifi"}
+    assert m.files == [
+        "requirements.txt", "requirements/a.txt", "requirements/b.txt", "requirements/c.txt"
+    ]  # fmt: skip
+    assert [p for p in m.problems if "/etc/outside.txt" in p]
+    assert _requirement_includes(files["requirements.txt"]) == [
+        ("-r", "requirements/a.txt"), ("-r", "requirements/b.txt"),
+        ("-c", "requirements/c.txt"), ("-c", "/etc/outside.txt"),
+    ]  # fmt: skip

@@ -525,6 +525,30 @@ def test_the_admin_filters_and_searches_tasks_events_and_tests(admin_client, fin
     assert page(admin_client.get("/admin/agents_app/generatedtest/?verdict__exact=accept&q=x"))
 
 
+def test_the_admin_shows_task_state_and_events_read_only(admin_client, finished):
+    # the one write path is the services: a change form can show a task, never edit it
+    url = f"/admin/tasks_app/task/{finished.pk}/change/"
+    html = page(admin_client.get(url))
+    assert finished.spec_id in html and 'name="status"' not in html
+    before = (finished.status, finished.queued_stage, finished.lanes, finished.options)
+    response = admin_client.post(url, {"status": "failed", "queued_stage": "planning"})
+    assert response.status_code == 403
+    finished.refresh_from_db()
+    assert (finished.status, finished.queued_stage, finished.lanes, finished.options) == before
+    event = finished.events.order_by("id").first()
+    assert (
+        admin_client.post(
+            f"/admin/tasks_app/taskevent/{event.pk}/change/", {"message": "rewritten"}
+        ).status_code
+        == 403
+    )
+    assert admin_client.post(f"/admin/tasks_app/taskevent/{event.pk}/delete/").status_code == 403
+    assert admin_client.get("/admin/tasks_app/task/add/").status_code == 403
+    event.refresh_from_db()
+    assert event.message != "rewritten"
+    assert Task.objects.filter(pk=finished.pk).exists()
+
+
 # ---------------------------------------------------------------- serving and demo login
 
 

@@ -57,7 +57,6 @@ import fnmatch
 import hashlib
 import json
 import os
-import posixpath
 import re
 import shlex
 import shutil
@@ -75,6 +74,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from packaging.utils import canonicalize_name
+
+from agents_app.env import requirements
 from agents_app.sandbox import Mount, RunResult, Sandbox, SandboxError
 from tasks_app.core import safe_fs
 from tasks_app.core.safe_fs import UnsafePath
@@ -277,66 +279,18 @@ def skipped_dependency_files(repo: Path) -> list[str]:
     return _scan_dependency_files(Path(repo))[1]
 
 
-_INCLUDE_OPTIONS = {"-r": "-r", "--requirement": "-r", "-c": "-c", "--constraint": "-c"}
-
-
-def _requirement_lines(text: str) -> Iterator[str]:
-    """Logical lines of a requirements file: continuations joined, comments dropped."""
-    pending = ""
-    for raw in text.splitlines():
-        if raw.endswith("\\"):
-            pending += raw[:-1] + " "
-            continue
-        line = pending + raw
-        pending = ""
-        line = re.sub(r"(^|\s)#.*$", "", line).strip()
-        if line:
-            yield line
-    if pending.strip():
-        yield re.sub(r"(^|\s)#.*$", "", pending).strip()
-
-
 def _requirement_includes(text: str) -> list[tuple[str, str]]:
     """(option, path) for every -r/--requirement/-c/--constraint in a requirements file."""
-    found: list[tuple[str, str]] = []
-    for line in _requirement_lines(text):
-        if not line.startswith("-"):
-            continue
-        try:
-            tokens = shlex.split(line)
-        except ValueError:
-            tokens = line.split()
-        i = 0
-        while i < len(tokens):
-            token = tokens[i]
-            option = value = None
-            if token in _INCLUDE_OPTIONS:
-                option = _INCLUDE_OPTIONS[token]
-                value = tokens[i + 1] if i + 1 < len(tokens) else ""
-                i += 1
-            elif "=" in token and token.split("=", 1)[0] in ("--requirement", "--constraint"):
-                name, value = token.split("=", 1)
-                option = _INCLUDE_OPTIONS[name]
-            elif token[:2] in ("-r", "-c") and not token.startswith("--") and len(token) > 2:
-                option, value = token[:2], token[2:].lstrip("=")
-            if option is not None:
-                found.append((option, value or ""))
-            i += 1
-    return found
+    return [
+        inc for _, line in requirements.logical_lines(text) for inc in requirements.includes(line)
+    ]
 
 
 def _resolve_include(source: str, option: str, value: str) -> str:
     """The repository-relative path ``source``'s ``option value`` line names, or
     ProjectEnvError when it names something outside the repository."""
-    outside = (
-        not value
-        or "${" in value
-        or "://" in value
-        or value.startswith(("/", "file:"))
-        or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", value) is not None
-    )
-    rel = posixpath.normpath(posixpath.join(posixpath.dirname(source), value)) if value else ""
-    if outside or rel in ("", ".", "..") or rel.startswith("../"):
+    rel = requirements.include_path(source, value)
+    if rel is None:
         raise ProjectEnvError(
             f"{source} includes {value!r} with {option}: only files inside the repository "
             "may be included (TFactory hashes them into the environment's key); move it "
@@ -454,13 +408,9 @@ class _Plan:
 _NAME_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
-def _normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def _requirement_name(requirement: str) -> str | None:
     match = _NAME_RE.match(requirement)
-    return _normalize(match.group(1)) if match else None
+    return canonicalize_name(match.group(1)) if match else None
 
 
 def _read_toml(root: Path, rel: str) -> dict[str, Any]:
@@ -584,7 +534,7 @@ def _install_plan(copy: Path) -> _Plan:
     project = pyproject.get("project") if isinstance(pyproject.get("project"), dict) else None
     is_poetry = "poetry" in pyproject.get("tool", {})
     dynamic = set(project.get("dynamic", [])) if project else set()
-    own_name = _normalize(str(project.get("name", ""))) if project else ""
+    own_name = canonicalize_name(str(project.get("name", ""))) if project else ""
 
     if project is not None and "dependencies" not in dynamic and not is_poetry:
         requirements: list[str] = list(project.get("dependencies", []))
@@ -1152,12 +1102,16 @@ def _build(
             pip("uninstall the project itself", ["uninstall", "-y", *own], network=False)
             dists = distributions()
         runner = [r for r in RUNNER_REQUIREMENTS if r != PYTEST_REQUIREMENT]
-        if not any(_normalize(d.name) == "pytest" for d in dists):
+        if not any(canonicalize_name(d.name) == "pytest" for d in dists):
             runner.append(PYTEST_REQUIREMENT)
         pip("runner requirements", ["install", *runner])
 
         installed = sorted(
-            (f"{d.name}=={d.version}" for d in distributions() if _normalize(d.name) != "pip"),
+            (
+                f"{d.name}=={d.version}"
+                for d in distributions()
+                if canonicalize_name(d.name) != "pip"
+            ),
             key=str.lower,
         )
         marker = {

@@ -37,7 +37,9 @@ from typing import TYPE_CHECKING, Any
 from agents_app.guards.finding import CLASSES, GuardFinding
 from agents_app.sandbox import Mount
 from agents_app.sandbox.base import RUNNER_SIDE
+from agents_app.spec.analysis import analyse_project
 from tasks_app.core import safe_fs
+from tasks_app.core.redaction import redact
 
 if TYPE_CHECKING:
     from agents_app.env.runtime import TaskRuntime
@@ -66,8 +68,6 @@ def declared_dependencies(repo: Path) -> list[str]:
     optional dependencies, dependency groups, requirements*.txt, setup.cfg
     install_requires/extras, Pipfile, tox deps), as the project analysis finds them:
     read through safe_fs, nothing executed."""
-    from agents_app.spec.analysis import analyse_project
-
     return list(analyse_project(Path(repo)).get("declared_dependencies") or [])
 
 
@@ -275,7 +275,5 @@ def _finding(cid: str, entry: Any) -> GuardFinding:
 
 
 def _tail(res: Any) -> str:
-    from tasks_app.core.events import redact
-
     text = "\n".join(((res.stderr or "") + (res.stdout or "")).strip().splitlines()[-15:])
     return redact(text)[-3000:] or "no output"

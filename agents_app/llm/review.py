@@ -18,11 +18,15 @@ from django.conf import settings
 
 from agents_app.llm.agents import (
     RATE_TESTS,
+    SUBMIT_PLAN,
     AgentError,
     median_rating,
     prompt,
+    read_plan,
     read_ratings,
+    rejection_turns,
 )
+from agents_app.llm.context import Sources, plan_context
 from agents_app.llm.session import BudgetExhausted, LLMError, TaskModel
 from agents_app.models import GeneratedTest
 from agents_app.pipeline.context import StageContext
@@ -226,9 +230,6 @@ def refine_plan(ctx: StageContext, plan: dict[str, Any], worktree: Path, roots: 
     """The planner agent's criterion -> targets and intents mapping, merged into the
     deterministic plan (links from the text stay; the model may add targets and gives
     intents). Any failure leaves the deterministic plan as it is, with a note."""
-    from agents_app.llm.agents import SUBMIT_PLAN, read_plan, rejection_turns
-    from agents_app.llm.context import Sources, plan_context
-
     if not plan.get("criteria") or not plan.get("targets"):
         return
     notes: list[str] = []

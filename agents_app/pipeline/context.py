@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from agents_app.sandbox import Limits, get_sandbox
 from tasks_app.core.events import Emitter, emit_event
 from tasks_app.core.workspace import Workspace
 from tasks_app.models import Task, TaskEvent
@@ -47,8 +48,6 @@ class StageContext:
     def sandbox(self) -> Any:
         """The task's sandbox backend, chosen once per stage from TFACTORY_SANDBOX."""
         if self._sandbox is None:
-            from agents_app.sandbox import Limits, get_sandbox
-
             self._sandbox = get_sandbox(
                 self.task.options.get("sandbox") or settings.TFACTORY_SANDBOX,
                 Limits(

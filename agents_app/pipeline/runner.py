@@ -26,7 +26,8 @@ from agents_app.sandbox import get_sandbox
 from agents_app.stages import STAGES, next_stage, stage_function
 from agents_app.stages.report import write_report
 from tasks_app.core import git
-from tasks_app.core.events import Emitter, emit_event, redact
+from tasks_app.core.events import Emitter, emit_event
+from tasks_app.core.redaction import redact
 from tasks_app.models import Task
 
 log = logging.getLogger(__name__)

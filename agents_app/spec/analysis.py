@@ -37,6 +37,8 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
 from agents_app.spec.changes import _unsafe_reason, is_test_path
 from tasks_app.core import safe_fs
 
@@ -227,10 +229,6 @@ def _read(root: Path, rel: str, warnings: list[str]) -> str | None:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _norm_dist(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 _REQ_LINE_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -242,7 +240,7 @@ def _req_names(lines: Iterable[str]) -> set[str]:
             continue
         m = _REQ_LINE_RE.match(line)
         if m and "://" not in line[: m.end() + 3]:
-            names.add(_norm_dist(m.group(1)))
+            names.add(canonicalize_name(m.group(1)))
     return names
 
 
@@ -486,7 +484,7 @@ def analyse_project(repo_root: Path) -> dict[str, Any]:
 
     def note(names: Iterable[str], source: str) -> None:
         for n in names:
-            deps.setdefault(_norm_dist(n), set()).add(source)
+            deps.setdefault(canonicalize_name(n), set()).add(source)
 
     for f in dep_files:
         if f.endswith((".txt", ".in")):

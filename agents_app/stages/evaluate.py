@@ -26,12 +26,14 @@ from typing import Any
 
 from agents_app.lanes.functional.engines import repair
 from agents_app.lanes.mutation.gate import MutationGate
+from agents_app.llm import review
 from agents_app.models import GeneratedTest
 from agents_app.pipeline.context import StageContext
 from agents_app.spec.analysis import imported_modules
+from tasks_app.core import lanes
 from tasks_app.core.workspace import Runs, read_json, write_json, write_text
 
-LANE = "functional"
+LANE = lanes.FUNCTIONAL
 
 Element = tuple  # ("L", path, line) | ("B", path, src, dst) | ("M", mutant id)
 
@@ -526,8 +528,6 @@ def run(ctx: StageContext) -> str | None:
     )
     ctx.emit(text)
     if task.mode != "offline":
-        from agents_app.llm import review
-
         again = review.feedback_round(ctx, plan, generation, summary, mutation_summary)
         if again:
             ctx.set_lane(LANE, "running", f"{text}; feedback round {again} queued")

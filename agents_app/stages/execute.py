@@ -19,12 +19,14 @@ from typing import Any
 
 from django.conf import settings
 
-from agents_app.env.runtime import TaskRuntime, copy_tree, import_roots
+from agents_app.env.runtime import TaskRuntime, build_runtime, copy_tree, import_roots
+from agents_app.lanes import functional, security
+from agents_app.lanes.mutation import lane as mutation_lane
 from agents_app.models import GeneratedTest
 from agents_app.pipeline.context import Cancelled, StageContext, StageError
 from agents_app.sandbox import Mount
 from tasks_app.core import safe_fs
-from tasks_app.core.events import redact
+from tasks_app.core.redaction import redact
 from tasks_app.core.workspace import Runs, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -245,9 +247,6 @@ def existing_test_paths(repo: Path, analysis: dict[str, Any]) -> list[str]:
 
 
 def run(ctx: StageContext) -> str | None:
-    from agents_app.lanes import security
-    from agents_app.stages import generate as functional
-
     task = ctx.task
     rerun = ctx.option("rerun_lane", "")
     if rerun in security.LANES:
@@ -257,9 +256,11 @@ def run(ctx: StageContext) -> str | None:
     if not functional.enabled(ctx):
         if not rerun:
             security.run_lanes(ctx)
-        ctx.set_lane("mutation", "skipped", "no generated tests (the functional lane is off)")
+        ctx.set_lane(
+            mutation_lane.LANE, "skipped", "no generated tests (the functional lane is off)"
+        )
         return "triaging"
-    rt = functional.build_runtime(ctx)
+    rt = build_runtime(ctx)
     if not rerun:
         # first: they are quick and do not depend on the tests; a rerun of the functional
         # or the mutation lane leaves their results as they were
@@ -356,19 +357,17 @@ def run_mutation_lane(
     """The kill matrix of the changed lines' mutants, in a fresh copy of the repository
     (the runs above may have written into theirs). A failure here fails this lane only:
     the evaluator then flags what it would have accepted."""
-    from agents_app.lanes.mutation import lane
-
     (ctx.ws.runs / Runs.MUTATION).unlink(missing_ok=True)
-    if not lane.enabled(ctx):
-        ctx.set_lane(lane.LANE, "skipped", "switched off for this task")
+    if not mutation_lane.enabled(ctx):
+        ctx.set_lane(mutation_lane.LANE, "skipped", "switched off for this task")
         return
     if not plan.get("targets"):
-        ctx.set_lane(lane.LANE, "skipped", "no changed Python code to mutate")
+        ctx.set_lane(mutation_lane.LANE, "skipped", "no changed Python code to mutate")
         return
     try:
         repo, cand_dir = fresh_repo(ctx, rt, files)
         nodeids = {f"{cand_dir}/{Path(t.file).name}::{t.name}": t.test_id for t in tests}
-        data = lane.run(
+        data = mutation_lane.run(
             ctx,
             rt,
             repo,
@@ -385,18 +384,18 @@ def run_mutation_lane(
         log.exception("the mutation lane of task %s crashed", ctx.task.pk)
         error = f"{type(exc).__name__}: {exc}"
         write_json(ctx.ws.runs / Runs.MUTATION, {"status": "failed", "error": error})
-        ctx.set_lane(lane.LANE, "failed", f"crashed: {redact(error)[:300]}")
+        ctx.set_lane(mutation_lane.LANE, "failed", f"crashed: {redact(error)[:300]}")
         return
     if data["status"] == "failed":
         ctx.emit.warn(f"mutation: {data['error']}")
-        ctx.set_lane(lane.LANE, "failed", redact(data["error"])[:300])
+        ctx.set_lane(mutation_lane.LANE, "failed", redact(data["error"])[:300])
         return
     counts: dict[str, int] = {}
     for r in data["results"].values():
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     text = ", ".join(f"{n} {st}" for st, n in sorted(counts.items())) or "no mutants"
     ctx.emit(f"mutation: {len(data['mutants'])} mutant(s) in {data['duration_s']:.1f}s: {text}")
-    ctx.set_lane(lane.LANE, "done", text)
+    ctx.set_lane(mutation_lane.LANE, "done", text)
 
 
 def fresh_repo(ctx: StageContext, rt: TaskRuntime, files: list[str]) -> tuple[Path, str]:

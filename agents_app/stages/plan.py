@@ -17,13 +17,15 @@ from typing import Any
 from django.db import transaction
 
 from agents_app.env.languages import UnsupportedLanguage, tools_for
+from agents_app.llm.review import refine_plan
 from agents_app.models import PlanSubtask, TestPlan
 from agents_app.pipeline.context import StageContext, StageError
 from agents_app.spec import changes, criteria
+from tasks_app.core import lanes
 from tasks_app.core.workspace import read_json, write_json
 
 PLAN_VERSION = 1
-LANE = "functional"
+LANE = lanes.FUNCTIONAL
 
 _STOP = set(
     """a an the and or of to in on for with by from as at is are be been being it its this that
@@ -258,8 +260,6 @@ def run(ctx: StageContext) -> None:
     plan = build_plan(crits, symbols)
     plan["warnings"] = warnings
     if ctx.task.mode != "offline":
-        from agents_app.llm.review import refine_plan
-
         refine_plan(ctx, plan, ctx.task.worktree_path, analysis.get("import_roots") or ["."])
     write_json(ws.test_plan, plan)
     with transaction.atomic():

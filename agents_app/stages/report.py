@@ -12,9 +12,12 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+from agents_app.lanes.security.collect import collect, report_part
+from agents_app.llm.review import summarise
 from agents_app.models import GeneratedTest
 from agents_app.pipeline.context import StageContext
-from tasks_app.core.events import redact
+from tasks_app.core.lanes import SECURITY_LANES
+from tasks_app.core.redaction import redact
 from tasks_app.core.workspace import Runs, Workspace, read_json, write_json, write_text
 from tasks_app.models import Task
 
@@ -142,8 +145,6 @@ def build_report(task: Task) -> dict[str, Any]:
         }
     if generation and "functional" in lanes:
         lanes["functional"]["engines"] = generation.get("engines", [])
-
-    from agents_app.lanes.security.collect import report_part
 
     security = report_part(task)
     for lane, extra in security.pop("security_lanes").items():
@@ -305,9 +306,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"- Mutation testing: {lane['status']}"
             + (f" — {lane['summary']}" if lane.get("summary") else "")
         )
-    if r.get("findings_summary") is not None and any(
-        lane in r["lanes"] for lane in ("sast", "deps", "secrets")
-    ):
+    if r.get("findings_summary") is not None and any(lane in r["lanes"] for lane in SECURITY_LANES):
         out.append(f"- Findings: {findings_line(r)}")
     if sb.get("backend"):
         out.append(f"- Sandbox: {sb['backend']}")
@@ -590,7 +589,7 @@ def render_pr_comment(report: dict[str, Any], mark: str) -> str:
         f for f in r.get("findings") or [] if (f.get("triage") or {}).get("state", "open") == "open"
     ]
     if r.get("findings_summary") is not None and any(
-        lane in (r.get("lanes") or {}) for lane in ("sast", "deps", "secrets")
+        lane in (r.get("lanes") or {}) for lane in SECURITY_LANES
     ):
         out.append(f"- **Findings:** {findings_line(r)}")
     delivery = r.get("delivery") or {}
@@ -663,8 +662,6 @@ def render_pr_comment(report: dict[str, Any], mark: str) -> str:
 
 def write_report(task: Task) -> dict[str, Any]:
     task.refresh_from_db()
-    from agents_app.lanes.security.collect import collect
-
     try:
         # whatever the security lanes finished goes into the findings, however the task ends
         collect(task)
@@ -681,8 +678,6 @@ def write_report(task: Task) -> dict[str, Any]:
 
 def run(ctx: StageContext) -> None:
     if ctx.task.mode != "offline":
-        from agents_app.llm.review import summarise
-
         text = summarise(ctx.task, build_report(ctx.task))
         if text:
             write_json(ctx.ws.runs / Runs.SUMMARY, {"text": text})

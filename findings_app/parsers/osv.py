@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from findings_app.categories import CATEGORIES
@@ -23,11 +24,6 @@ TOOL = "osv"
 ECOSYSTEM = "PyPI"
 _GHSA_LEVELS = {"LOW": "low", "MODERATE": "medium", "MEDIUM": "medium", "HIGH": "high",
                 "CRITICAL": "critical"}  # fmt: skip
-
-
-def normalize_name(name: str) -> str:
-    """PEP 503."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _version(text: str) -> Version | None:
@@ -96,18 +92,18 @@ class Advisory:
         return {self.id, *self.aliases}
 
     def affects(self, package: str, version: str) -> bool:
-        entry = self.packages.get(normalize_name(package))
+        entry = self.packages.get(canonicalize_name(package))
         return entry is not None and entry.affects(version)
 
     def fixed_versions(self, package: str) -> list[str]:
-        entry = self.packages.get(normalize_name(package))
+        entry = self.packages.get(canonicalize_name(package))
         found = set(entry.fixed()) if entry else set()
         return sorted(found, key=lambda x: (_version(x) or Version("0"), x))
 
     def admitted(self, package: str, specifier: str) -> list[str] | None:
         """The listed affected releases a version specifier admits ([] = none), or None
         when the advisory lists no releases to judge by."""
-        entry = self.packages.get(normalize_name(package))
+        entry = self.packages.get(canonicalize_name(package))
         if entry is None:
             return []
         if not entry.versions:
@@ -133,7 +129,7 @@ def parse_record(data: Any) -> Advisory | None:
         pkg = aff.get("package") or {}
         if not isinstance(pkg, dict) or pkg.get("ecosystem") != ECOSYSTEM or not pkg.get("name"):
             continue
-        entry = packages.setdefault(normalize_name(str(pkg["name"])), Affected())
+        entry = packages.setdefault(canonicalize_name(str(pkg["name"])), Affected())
         entry.versions.update(str(v) for v in aff.get("versions") or [])
         for rng in aff.get("ranges") or []:
             if not isinstance(rng, dict) or rng.get("type") not in ("ECOSYSTEM", "SEMVER"):

@@ -8,8 +8,6 @@ the task's Channels group (tasks_app/core/live.py) so the portal's websocket sen
 
 from __future__ import annotations
 
-import os
-import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -18,31 +16,13 @@ from typing import Any
 from django.utils import timezone
 
 from tasks_app.core import live
+from tasks_app.core.redaction import redact
 from tasks_app.models import Task, TaskEvent
 
 Listener = Callable[[TaskEvent], None]
 
 _listeners: dict[int, list[Listener]] = {}
 _lock = threading.Lock()
-
-_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.I)
-_TOKEN_SHAPES = [
-    re.compile(r"sk-ant-[A-Za-z0-9_\-]{10,}"),
-    re.compile(r"sk-[A-Za-z0-9]{20,}"),
-    re.compile(r"gh[pousr]_[A-Za-z0-9]{20,}"),
-    re.compile(r"github_pat_[A-Za-z0-9_]{20,}"),
-    re.compile(r"AKIA[0-9A-Z]{16}"),
-]
-
-
-def redact(text: str) -> str:
-    """Replace values of secret-looking environment variables and known token shapes."""
-    for name, value in os.environ.items():
-        if len(value) >= 8 and _SECRET_NAME.search(name) and value in text:
-            text = text.replace(value, f"[redacted {name}]")
-    for shape in _TOKEN_SHAPES:
-        text = shape.sub("[redacted token]", text)
-    return text
 
 
 def add_listener(task_id: int, listener: Listener) -> None:

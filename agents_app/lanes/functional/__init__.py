@@ -8,8 +8,9 @@ The generating stage (agents_app/stages/generate.py) chooses between them.
 from __future__ import annotations
 
 from agents_app.pipeline.context import StageContext
+from tasks_app.core import lanes
 
-LANE = "functional"
+LANE = lanes.FUNCTIONAL
 
 
 def enabled(ctx: StageContext) -> bool:

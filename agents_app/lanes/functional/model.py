@@ -28,7 +28,7 @@ from django.conf import settings
 from django.db import connection
 
 from agents_app.env.runtime import TaskRuntime, import_roots
-from agents_app.guards import GuardFinding, rejects, static_findings
+from agents_app.guards import GuardFinding, preflight, rejects, static_findings
 from agents_app.lanes.functional.engines import repair
 from agents_app.llm.agents import (
     SUBMIT_TESTS,
@@ -41,9 +41,10 @@ from agents_app.llm.context import Sources, subtask_context
 from agents_app.llm.session import BudgetExhausted, LLMError, TaskModel
 from agents_app.models import GeneratedTest
 from agents_app.pipeline.context import StageContext
+from tasks_app.core import lanes
 from tasks_app.core.workspace import read_json
 
-LANE = "functional"
+LANE = lanes.FUNCTIONAL
 ENGINE = "llm"
 MAX_TARGETS = 8  # per subtask: more code than this is more than one test module's worth
 
@@ -166,8 +167,6 @@ class Generator:
     """Runs the subtasks' conversations, in parallel, against one guard."""
 
     def __init__(self, ctx: StageContext, rt: TaskRuntime, model: TaskModel):
-        from agents_app.guards import preflight
-
         self.ctx = ctx
         self.rt = rt
         self.model = model
@@ -184,8 +183,6 @@ class Generator:
         self.preflight_problem = ""
 
     def guard(self, source: str, criterion: str) -> list[GuardFinding]:
-        from agents_app.guards import preflight
-
         found = static_findings(source, criterion)
         if rejects(found):
             return found

@@ -17,9 +17,11 @@ from typing import Any
 
 from agents_app.lanes.mutation import report
 from agents_app.pipeline.context import StageContext
+from tasks_app.core import lanes
 from tasks_app.core.workspace import Runs, write_json
+from tfactory import __version__
 
-LANE = "mutation"
+LANE = lanes.MUTATION
 
 
 class MutationGate:
@@ -145,8 +147,6 @@ class MutationGate:
 
     def write_reports(self, ctx: StageContext, kept: list[str]) -> dict[str, Any]:
         """Write the summary and the Stryker report; returns the summary."""
-        from tfactory import __version__
-
         summary = self.summary(kept)
         write_json(ctx.ws.runs / Runs.MUTATION_SUMMARY, summary)
         stryker = ctx.ws.findings / "mutation.json"

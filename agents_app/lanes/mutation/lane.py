@@ -26,11 +26,11 @@ from agents_app.lanes.mutation.operators import Mutant, MutationSyntaxError, fin
 from agents_app.pipeline.context import StageContext
 from agents_app.sandbox import Mount, SandboxError
 from agents_app.spec.analysis import imported_modules
-from tasks_app.core import safe_fs
-from tasks_app.core.events import redact
+from tasks_app.core import lanes, safe_fs
+from tasks_app.core.redaction import redact
 from tasks_app.core.workspace import Runs, write_json
 
-LANE = "mutation"
+LANE = lanes.MUTATION
 STATUSES = (
     "Killed",
     "Survived",

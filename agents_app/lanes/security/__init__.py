@@ -15,11 +15,13 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from agents_app.env.runtime import ensure_worktree
+from agents_app.lanes.security import deps, sast, secrets
 from agents_app.lanes.security.scope import Scope
 from agents_app.lanes.security.tools import LaneResult
 from agents_app.pipeline.context import Cancelled, StageContext
-from tasks_app.core.events import redact
 from tasks_app.core.lanes import SECURITY_LANES, lanes_of
+from tasks_app.core.redaction import redact
 from tasks_app.core.workspace import Workspace, scratch_root, write_json
 
 log = logging.getLogger(__name__)
@@ -36,16 +38,12 @@ def enabled(ctx: StageContext, lane: str) -> bool:
 
 
 def _runner(lane: str) -> Callable[..., LaneResult]:
-    from agents_app.lanes.security import deps, sast, secrets
-
-    return {"sast": sast.run, "deps": deps.run, "secrets": secrets.run}[lane]
+    return {sast.LANE: sast.run, deps.LANE: deps.run, secrets.LANE: secrets.run}[lane]
 
 
 def run_lanes(
     ctx: StageContext, *, only: str | None = None, installed: list[str] | None = None
 ) -> None:
-    from agents_app.env.runtime import ensure_worktree
-
     task = ctx.task
     worktree = ensure_worktree(task)
     for lane in LANES:
@@ -63,7 +61,7 @@ def run_lanes(
             scope = Scope.of(task, worktree, work)
             runner = _runner(lane)
             result = (
-                runner(scope, ctx.emit, installed) if lane == "deps" else runner(scope, ctx.emit)
+                runner(scope, ctx.emit, installed) if lane == deps.LANE else runner(scope, ctx.emit)
             )
         except Cancelled:
             raise

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from agents_app.lanes.security import load_results
 from findings_app import dedup, sarif, store
 from findings_app.models import Finding
 from tasks_app.core.workspace import Workspace, write_json
@@ -17,8 +18,6 @@ SARIF_FILE = "findings/findings.sarif"
 
 def collect(task: Task) -> list[Finding]:
     """Rebuild the task's findings from findings/raw/*.json and write the SARIF file."""
-    from agents_app.lanes.security import load_results
-
     ws = Workspace(task.workspace_path)
     results = load_results(ws)
     merged = dedup.merge_lanes({lane: r.findings for lane, r in results.items()})
@@ -34,8 +33,6 @@ def collect(task: Task) -> list[Finding]:
 
 def report_part(task: Task) -> dict[str, Any]:
     """report.json's `findings`, `findings_summary` and `findings_fixed`."""
-    from agents_app.lanes.security import load_results
-
     ws = Workspace(task.workspace_path)
     results = load_results(ws)
     rows = list(Finding.objects.filter(task=task).order_by("rank"))

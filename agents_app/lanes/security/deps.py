@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from packaging.utils import canonicalize_name
 
 from agents_app.lanes.security.manifests import (
     Dependency,
@@ -36,12 +37,11 @@ from findings_app.parsers.osv import (
     canonical_id,
     dependency_finding,
     group_advisories,
-    normalize_name,
 )
 from findings_app.record import RawFinding
-from tasks_app.core import git
+from tasks_app.core import git, lanes
 
-LANE = "deps"
+LANE = lanes.DEPS
 
 
 def manifest_at(repo: Path, sha: str) -> Manifest:
@@ -60,7 +60,7 @@ def installed_versions(installed: list[str] | None) -> dict[str, str]:
     for item in installed or []:
         name, _, version = item.partition("==")
         if name and version:
-            out[normalize_name(name)] = version
+            out[canonicalize_name(name)] = version
     return out
 
 
@@ -205,7 +205,7 @@ def run(scope: Scope, emit, installed: list[str] | None = None) -> LaneResult:
         base_findings, _, _ = evaluate(plan(base, {}), source, label)
         base_bad = {
             (
-                normalize_name(f.component),
+                canonicalize_name(f.component),
                 f.component_version,
                 canonical_id({*f.vulnerability_ids, *f.aliases}),
             )
@@ -218,7 +218,7 @@ def run(scope: Scope, emit, installed: list[str] | None = None) -> LaneResult:
         )
     for f in findings:
         key = (
-            normalize_name(f.component),
+            canonicalize_name(f.component),
             f.component_version,
             canonical_id({*f.vulnerability_ids, *f.aliases}),
         )

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 import configparser
 import json
-import posixpath
 import re
 import tomllib
 from collections.abc import Callable, Iterable
@@ -22,8 +21,9 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
-from findings_app.parsers.osv import normalize_name
+from agents_app.env import requirements
 
 Reader = Callable[[str], str | None]
 
@@ -62,7 +62,7 @@ class Dependency:
 
     @property
     def key(self) -> str:
-        return normalize_name(self.name)
+        return canonicalize_name(self.name)
 
 
 @dataclass
@@ -124,37 +124,22 @@ def _from_requirement(
 # ---------------------------------------------------------------- requirements files
 
 
-def _requirement_lines(text: str) -> Iterable[tuple[int, str]]:
-    """(first line number, logical line) with continuations joined, comments dropped."""
-    pending, first = "", 0
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not pending:
-            first = number
-        if raw.endswith("\\"):
-            pending += raw[:-1] + " "
-            continue
-        line = re.sub(r"(^|\s)#.*$", "", pending + raw).strip()
-        pending = ""
-        if line:
-            yield first, line
-
-
 def _requirements(path: str, read: Reader, out: Manifest, seen: set[str]) -> None:
     text = read(path)
     if text is None:
         return
     seen.add(path)
     out.files.append(path)
-    for number, line in _requirement_lines(text):
-        m = re.match(r"^(-r|--requirement|-c|--constraint)[\s=]+(\S+)", line)
-        if m:
-            include = posixpath.normpath(posixpath.join(posixpath.dirname(path), m.group(2)))
-            if include.startswith("../") or include.startswith("/") or "://" in m.group(2):
-                out.problems.append(
-                    f"{path}:{number}: include {m.group(2)!r} is outside the repository; not read"
-                )
-            elif include not in seen and len(seen) < MAX_INCLUDES:
-                _requirements(include, read, out, seen)
+    for number, line in requirements.logical_lines(text):
+        if included := requirements.includes(line):
+            for _, value in included:
+                include = requirements.include_path(path, value)
+                if include is None:
+                    out.problems.append(
+                        f"{path}:{number}: include {value!r} is outside the repository; not read"
+                    )
+                elif include not in seen and len(seen) < MAX_INCLUDES:
+                    _requirements(include, read, out, seen)
             continue
         if line.startswith("-"):
             if line.startswith(("-e", "--editable")):

@@ -21,8 +21,9 @@ from typing import Any
 
 import httpx2
 import yaml
+from packaging.utils import canonicalize_name
 
-from findings_app.parsers.osv import ECOSYSTEM, Advisory, normalize_name, parse_record
+from findings_app.parsers.osv import ECOSYSTEM, Advisory, parse_record
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ class OfflineDatabase(AdvisorySource):
                         and pkg.get("ecosystem") == ECOSYSTEM
                         and pkg.get("name")
                     ):
-                        entry = packages.setdefault(normalize_name(str(pkg["name"])), [])
+                        entry = packages.setdefault(canonicalize_name(str(pkg["name"])), [])
                         if member not in entry:
                             entry.append(member)
         finally:
@@ -164,7 +165,7 @@ class OfflineDatabase(AdvisorySource):
         by_name: dict[str, list[Advisory]] = {}
         zf = zipfile.ZipFile(self.path) if self.is_zip else None
         try:
-            for package in sorted({normalize_name(name) for name, _ in queries}):
+            for package in sorted({canonicalize_name(name) for name, _ in queries}):
                 found = []
                 for member in index.get(package, []):
                     try:
@@ -178,7 +179,7 @@ class OfflineDatabase(AdvisorySource):
         finally:
             if zf is not None:
                 zf.close()
-        return {q: by_name[normalize_name(q[0])] for q in queries}
+        return {q: by_name[canonicalize_name(q[0])] for q in queries}
 
     def describe(self) -> dict[str, Any]:
         index = self.index()
@@ -283,7 +284,7 @@ class OsvApi(AdvisorySource):
         out: dict[Query, list[Advisory]] = {}
         for (name, version), ids in zip(queries, answers, strict=True):
             found = [adv for i in dict.fromkeys(ids) if (adv := self.record(i)) is not None]
-            out[(name, version)] = [a for a in found if normalize_name(name) in a.packages]
+            out[(name, version)] = [a for a in found if canonicalize_name(name) in a.packages]
         return out
 
     def describe(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import yaml
 from django.conf import settings
 
 from agents_app.env.languages import tools_for
+from agents_app.env.tools import ToolEnvError, ensure_tool_env
 from agents_app.lanes.security.scope import Scope
 from agents_app.lanes.security.tools import LaneResult, run_tool
 from agents_app.spec.changes import is_test_path
@@ -27,8 +28,9 @@ from findings_app import dedup
 from findings_app.fingerprint import SourceCache
 from findings_app.parsers import ParseError, ParseResult, bandit, semgrep
 from findings_app.record import RawFinding
+from tasks_app.core import lanes
 
-LANE = "sast"
+LANE = lanes.SAST
 RULES = Path(__file__).resolve().parent / "semgrep_rules"
 TEMPLATE_SUFFIXES = (".html", ".htm", ".jinja", ".jinja2", ".j2", ".djhtml", ".tmpl")
 # Bandit checks that speak of style or of the mere presence of a module, not a weakness:
@@ -83,8 +85,6 @@ SEMGREP_ENV = {"SEMGREP_SEND_METRICS": "off", "SEMGREP_ENABLE_VERSION_CHECK": "0
 
 
 def run_semgrep(root: Path, files: list[str], home: Path, timeout_s: float) -> ParseResult:
-    from agents_app.env.tools import ToolEnvError, ensure_tool_env
-
     try:
         env = ensure_tool_env("semgrep")
     except ToolEnvError as exc:

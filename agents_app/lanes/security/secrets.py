@@ -24,9 +24,9 @@ from findings_app.fingerprint import SourceCache
 from findings_app.parsers import ParseError, detect_secrets
 from findings_app.record import SEVERITY_SCORE, RawFinding
 from findings_app.secrets import TOOL, TOOL_VERSION, find_secrets, scrub_line, secret_id, sha1
-from tasks_app.core import git, safe_fs
+from tasks_app.core import git, lanes, safe_fs
 
-LANE = "secrets"
+LANE = lanes.SECRETS
 HISTORY = ".tfactory-history"
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from findings_app.record import RawFinding
-from tasks_app.core.events import redact
+from tasks_app.core.redaction import redact
 
 PASS_ENV = ("PATH", "LANG", "LC_ALL", "TZ")
 

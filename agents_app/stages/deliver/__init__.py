@@ -28,10 +28,12 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from agents_app.env.runtime import ensure_worktree
 from agents_app.pipeline.context import StageContext
 from agents_app.stages.deliver import github
+from agents_app.stages.report import build_report, render_pr_comment
 from tasks_app.core import git
-from tasks_app.core.events import redact
+from tasks_app.core.redaction import redact
 from tasks_app.core.workspace import Runs, Workspace, read_json, write_json, write_text
 from tasks_app.models import (
     Project,
@@ -214,8 +216,6 @@ def _commit(
     dry_run: bool,
     earlier: dict,
 ) -> str | None:
-    from agents_app.env.runtime import ensure_worktree
-
     task = ctx.task
     project = task.project
     repo = project.repo
@@ -395,8 +395,6 @@ def github_target(task: Task) -> tuple[str | None, int | None, str]:
 
 
 def _comment_step(ctx: StageContext, d: Delivery, sw: Switches) -> None:
-    from agents_app.stages.report import build_report, render_pr_comment
-
     task = ctx.task
     task.refresh_from_db()
     report = build_report(task)

@@ -295,7 +295,7 @@ class FindingSerializer(serializers.Serializer):
     task_id = serializers.IntegerField()
     fingerprint = serializers.CharField(help_text="Stable across line shifts and tasks.")
     rank = serializers.IntegerField(help_text="1 = the most severe of its task.")
-    lane = serializers.ChoiceField(choices=[(x, x) for x in ("sast", "deps", "secrets")])
+    lane = serializers.ChoiceField(choices=[(x, x) for x in services.SECURITY_LANES])
     tool = serializers.CharField()
     tool_version = serializers.CharField(allow_blank=True)
     tools = ToolSerializer(many=True, help_text="Every tool that reported it.")
