@@ -1,6 +1,11 @@
 """The few git operations TFactory needs, run as argv lists (never a shell).
 
-The user's checkout is only ever read; TFactory works in its own worktrees.
+The user's checkout is only ever read; TFactory works in its own worktrees. git runs
+with hooks and fsmonitor off, with only the few environment variables it needs, and
+never with credentials in its arguments. Not through GitPython: its `Git.execute` always
+starts the child's environment from a copy of os.environ (GitPython 3.2, git/cmd.py), so
+TFactory's API keys and tokens would reach every git process and whatever git starts
+(credential helpers, ssh, remote helpers); here the environment is built from nothing.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""The command line: manage.py's commands, a face like the portal and the API."""
