@@ -159,3 +159,18 @@ def test_each_contract_fails_on_an_import_planted_the_wrong_way(
     result = lint_imports(root, contract)
     assert result.returncode != 0
     assert "BROKEN" in result.stdout and importer in result.stdout, result.stdout
+
+
+@pytest.mark.django_db
+def test_the_job_paths_django_q2_stored_still_resolve():
+    # queued rows and the reaper's Schedule row hold dotted paths: they must not move
+    from django.utils.module_loading import import_string
+    from django_q.models import Schedule
+
+    from agents_app.pipeline import queue
+
+    reaper = Schedule.objects.get(name="tfactory-reaper")
+    assert reaper.func == "agents_app.jobs.reap_job"
+    assert queue.STAGE_JOB == "agents_app.jobs.stage_job"
+    for path in (reaper.func, queue.STAGE_JOB):
+        assert callable(import_string(path))
