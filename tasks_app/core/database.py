@@ -1,0 +1,58 @@
+"""The database on first use: every entry point (the CLI, the workers, the portal, the MCP
+server) calls `ensure_database` before it touches a table.
+
+SQLite under TFACTORY_HOME is TFactory's own file: it is created and migrated in place,
+under a lock, so several processes starting together migrate it once. Any other database
+(DATABASE_URL) is shared and migrated by its operator: a missing migration is refused with
+one sentence that says what to run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connections
+from django.db.migrations.executor import MigrationExecutor
+
+# the manage.py commands that read or write the tables (qcluster and runserver are
+# Django's and django-q2's; the rest are TFactory's)
+COMMANDS = frozenset(
+    {"tfactory_run", "qcluster", "runserver", "mcp_serve", "api_token", "portal_login"}
+)
+
+
+class DatabaseNotReady(RuntimeError):
+    """The database lacks migrations TFactory may not apply itself."""
+
+
+def pending_migrations(using: str = "default") -> list[str]:
+    """The migrations the database still lacks, as app.name."""
+    connection = connections[using]
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return [f"{m.app_label}.{m.name}" for m, backwards in plan if not backwards]
+
+
+def ensure_database(using: str = "default") -> list[str]:
+    """Create or migrate TFactory's own SQLite database when it lacks migrations; refuse
+    with DatabaseNotReady for any other database. Returns the migrations applied."""
+    pending = pending_migrations(using)
+    if not pending:
+        return []
+    connection = connections[using]
+    if connection.vendor != "sqlite":
+        raise DatabaseNotReady(
+            f"the database ({connection.vendor}, {connection.settings_dict.get('NAME')}) "
+            f"lacks {len(pending)} migration(s) ({pending[0]} first); run "
+            "`manage.py migrate` once with the same DATABASE_URL, then start this again"
+        )
+    lock = Path(settings.TFACTORY_HOME) / ".migrate.lock"
+    with open(lock, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)  # another process starting now migrates first
+        pending = pending_migrations(using)
+        if pending:
+            call_command("migrate", database=using, verbosity=0, interactive=False)
+    return pending
