@@ -195,6 +195,29 @@ def test_a_finished_task_shows_verdicts_coverage_the_gauge_and_its_report(client
     assert "ws-connect" not in html
 
 
+def test_a_broken_existing_suite_is_said_first_and_its_before_figures_read_unknown(
+    client, finished
+):
+    path = Path(finished.workspace) / "report.json"
+    report = json.loads(path.read_text())
+    report["baseline"] = {
+        "status": "broken", "paths": ["tests"], "collected": 0, "passed": 0, "failed": 0,
+        "errors": 0, "skipped": 0, "failing_tests": [],
+        "first_error": "tests/conftest.py: ModuleNotFoundError: No module named 'pkg._version'",
+    }  # fmt: skip
+    report["coverage"]["before"] = {"line_pct": None, "branch_pct": None, "unknown": "broken"}
+    report["mutation"]["before"] = {"score": None, "unknown": "the suite could not be run"}
+    path.write_text(json.dumps(report))
+    html = page(client.get(f"/tasks/{finished.pk}/"))
+    assert "could not be run on the feature branch" in html
+    assert "No module named &#x27;pkg._version&#x27;" in html
+    assert html.count(">unknown<") == 2  # lines and branches before
+    assert "with the existing suite: unknown" in html
+    assert "<span class=\"pct\">46.2%</span>" not in html  # not the demo's real figure
+    tab = page(client.get(f"/tasks/{finished.pk}/?lane=mutation"))
+    assert "unknown: the suite could not be run" in tab
+
+
 def test_the_mutation_tab_shows_the_survivors_with_their_diff_lines(client, finished):
     html = page(client.get(f"/tasks/{finished.pk}/?lane=mutation"))
     assert '<div class="tab-panel" data-lane="mutation">' in html

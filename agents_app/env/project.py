@@ -188,7 +188,45 @@ _MAX_INCLUDES = 200
 
 
 class ProjectEnvError(RuntimeError):
-    """Building the project's environment failed; the message names the failing command."""
+    """Building the project's environment failed; the message names the failing command.
+    `package` and `reason` say which requirement pip could not install and why, when its
+    output tells."""
+
+    def __init__(self, message: str, *, package: str | None = None, reason: str | None = None):
+        super().__init__(message)
+        self.package = package
+        self.reason = reason
+
+
+# pip's own words for a requirement it could not install: (pattern, what it means)
+_PIP_FAILURES = (
+    (re.compile(r"Could not find a version that satisfies the requirement (\S+)"),
+     "no release on the package index satisfies it"),
+    (re.compile(r"No matching distribution found for (\S+)"),
+     "no release on the package index satisfies it"),
+    (re.compile(r"Failed building wheel for (\S+)"), "its wheel could not be built"),
+    (re.compile(r"Failed to build (?:installable wheels for some pyproject\.toml based projects"
+                r" \()?([^)\s]+)"), "it could not be built"),
+    (re.compile(r"Cannot install (.+?) because these package versions have conflicting"),
+     "its requirements conflict with each other"),
+    (re.compile(r"Getting requirements to build (?:wheel|editable) did not run successfully"),
+     "the project's build backend failed to start"),
+)  # fmt: skip
+
+
+def pip_failure(output: str) -> tuple[str | None, str | None]:
+    """(the requirement pip could not install, pip's reason) read from its output."""
+    errors = [line.strip() for line in output.splitlines() if line.strip().startswith("ERROR:")]
+    for pattern, meaning in _PIP_FAILURES:
+        if m := pattern.search(output):
+            package = m.group(1).strip("'\"") if pattern.groups else None
+            line = next((e for e in errors if pattern.search(e)), errors[-1] if errors else "")
+            return package, f"{meaning}" + (
+                f" (pip: {line.removeprefix('ERROR:').strip()})" if line else ""
+            )
+    if errors:
+        return None, errors[-1].removeprefix("ERROR:").strip()
+    return None, None
 
 
 class ProjectEnvCancelled(ProjectEnvError):
@@ -1077,9 +1115,12 @@ def _build(
             emit(f"pip: {label}")
             result = sandboxed(argv, network=network)
             if not result.ok:
+                package, reason = pip_failure(result.stdout + "\n" + result.stderr)
                 raise ProjectEnvError(
                     f"installing the project's dependencies failed: `{shlex.join(argv)}` "
-                    f"exited {result.returncode}:\n{_tail(result)}"
+                    f"exited {result.returncode}:\n{_tail(result)}",
+                    package=package,
+                    reason=reason,
                 )
 
         def distributions() -> list[_Dist]:

@@ -28,6 +28,7 @@ from agents_app.pipeline.context import Cancelled, StageContext, StageError
 from agents_app.sandbox import Mount, RunResult, SandboxError
 from agents_app.sandbox.base import RUNNER_SIDE
 from tasks_app.core import git
+from tasks_app.core.redaction import redact
 from tasks_app.core.workspace import read_json, scratch_root, worktrees_root
 from tasks_app.models import Task
 
@@ -255,6 +256,30 @@ def engine_budget(task: Task) -> int:
     return int(task.options.get("engine_budget_s", settings.TFACTORY_ENGINE_BUDGET_S))
 
 
+class SetupFailed(StageError):
+    """The project could not be set up (a dependency would not install). Not a crash: the
+    task goes on without tests of its own, and every face says the figures are unknown."""
+
+    def __init__(self, message: str, *, package: str | None = None, reason: str | None = None):
+        super().__init__(message)
+        self.package = package
+        self.reason = reason
+
+    def record(self) -> dict[str, Any]:
+        """runs/setup.json: what failed, in one sentence, and pip's words."""
+        if self.package:
+            what = f": pip could not install {self.package} ({self.reason})"
+        else:
+            what = f": {self.reason}" if self.reason else ""
+        return {
+            "status": "failed",
+            "package": self.package,
+            "reason": self.reason,
+            "sentence": f"the project could not be set up{what}",
+            "error": redact(str(self))[-4000:],
+        }
+
+
 def build_runtime(ctx: StageContext) -> TaskRuntime:
     """Worktree, scratch, sandbox and the project's cached environment for a stage."""
     task = ctx.task
@@ -285,5 +310,9 @@ def build_runtime(ctx: StageContext) -> TaskRuntime:
     except ProjectEnvCancelled as exc:
         raise Cancelled() from exc
     except ProjectEnvError as exc:
-        raise StageError(f"the project's dependencies could not be installed: {exc}") from exc
+        raise SetupFailed(
+            f"the project's dependencies could not be installed: {exc}",
+            package=exc.package,
+            reason=exc.reason,
+        ) from exc
     return rt

@@ -301,6 +301,8 @@ def run(ctx: StageContext) -> str | None:
     task = ctx.task
     ws = ctx.ws
     plan = read_json(ws.test_plan)
+    if (ws.runs / Runs.SETUP).exists():
+        return _setup_failed(ctx, plan, read_json(ws.runs / Runs.SETUP))
     generation = (
         read_json(ws.runs / Runs.GENERATION) if (ws.runs / Runs.GENERATION).exists() else {}
     )
@@ -352,7 +354,16 @@ def run(ctx: StageContext) -> str | None:
     coverage_problem = _coverage_problem(cand_runs[0]) if cand_runs else None
     if coverage_problem:
         ctx.emit.warn(f"candidate coverage is unknown: {coverage_problem}")
-    baseline_problem = _coverage_problem(baseline_run) if baseline_run.get("tests") else None
+    suite = baseline_run.get("state") or {}
+    broken = suite.get("status") == "broken"
+    if broken:
+        # a suite that never ran covers nothing *known*: the before figures are unknown
+        baseline_problem: str | None = (
+            "the existing suite could not be run: "
+            + str(suite.get("first_error") or "").strip().splitlines()[-1][:300]
+        )
+    else:
+        baseline_problem = _coverage_problem(baseline_run) if baseline_run.get("tests") else None
     if baseline_problem:
         ctx.emit.warn(f"the existing suite's coverage is unknown: {baseline_problem}")
 
@@ -418,7 +429,7 @@ def run(ctx: StageContext) -> str | None:
                 reasons.append(o.failures[0])
             verdicts[t.test_id] = ("reject", reasons)
 
-    gate = MutationGate.load(ctx.ws.runs, nodeid_for)
+    gate = MutationGate.load(ctx.ws.runs, nodeid_for, before_unknown=baseline_problem)
     if gate.note:
         ctx.emit(f"mutation gate: {gate.note}")
     for tid in list(green):
@@ -533,15 +544,36 @@ def run(ctx: StageContext) -> str | None:
             ctx.set_lane(LANE, "running", f"{text}; feedback round {again} queued")
             return "generating"
         review.judge(ctx, [t for t in tests if t.engine == "llm"], crit_text)
+    if broken:
+        text = f"{text}; {baseline_problem}, so the 'before' figures are unknown"
     ctx.set_lane(
         LANE,
-        "done",
+        "degraded" if broken else "done",
         text,
         accepted=counts["accept"],
         rejected=counts["reject"],
         flagged=counts["flag"],
     )
     return None
+
+
+def _setup_failed(ctx: StageContext, plan: dict[str, Any], setup: dict[str, Any]) -> None:
+    """The project could not be set up: nothing ran, so every coverage figure is unknown
+    (the changed lines are counted from the plan)."""
+    unknown = {"line_pct": None, "branch_pct": None, "unknown": setup["sentence"]}
+    changed = {t["path"]: set(t.get("changed_lines") or []) for t in plan.get("targets", [])}
+    write_json(
+        ctx.ws.runs / Runs.COVERAGE,
+        {
+            "changed_lines": sum(len(v) for v in changed.values()),
+            "changed_branches": None,
+            "before": unknown,
+            "after": unknown,
+            "uncovered_after": None,
+            "files": {},
+        },
+    )
+    ctx.set_lane(LANE, "degraded", setup["sentence"], accepted=0, rejected=0, flagged=0)
 
 
 _LIMIT_WORDS = {

@@ -27,7 +27,7 @@ from agents_app.pipeline.context import Cancelled, StageContext, StageError
 from agents_app.sandbox import Mount
 from tasks_app.core import safe_fs
 from tasks_app.core.redaction import redact
-from tasks_app.core.workspace import Runs, read_json, write_json
+from tasks_app.core.workspace import Runs, Workspace, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +241,12 @@ def export_coverage(rt: TaskRuntime, repo: Path, out: Path, files: list[Path]) -
     return {"files": {}, "error": redact((exp.stderr or exp.stdout)[-2000:]) or "export failed"}
 
 
+def setup_failure(ws: Workspace) -> dict[str, Any] | None:
+    """runs/setup.json when the generating stage could not set the project up."""
+    path = ws.runs / Runs.SETUP
+    return read_json(path) if path.exists() else None
+
+
 def existing_test_paths(repo: Path, analysis: dict[str, Any]) -> list[str]:
     dirs = [d for d in analysis.get("test_dirs") or [] if (repo / d).exists()]
     return dirs or []
@@ -260,6 +266,18 @@ def run(ctx: StageContext) -> str | None:
             mutation_lane.LANE, "skipped", "no generated tests (the functional lane is off)"
         )
         return "triaging"
+    if setup := setup_failure(ctx.ws):
+        # nothing of the project can run: the security lanes need none of it
+        if not rerun:
+            security.run_lanes(ctx)
+        paths = existing_test_paths(
+            ctx.task.worktree_path, read_json(ctx.ws.context / "project_analysis.json")
+        )
+        baseline = {"label": "baseline", "tests": [], "duration_s": 0.0, "error": setup["sentence"]}
+        baseline["state"] = suite_state(baseline, paths or ["(the project's tests)"])
+        write_json(ctx.ws.runs / Runs.BASELINE, baseline)
+        ctx.set_lane(mutation_lane.LANE, "skipped", setup["sentence"])
+        return None
     rt = build_runtime(ctx)
     if not rerun:
         # first: they are quick and do not depend on the tests; a rerun of the functional
@@ -290,6 +308,17 @@ def run(ctx: StageContext) -> str | None:
         ctx.emit.warn("the project has no test folder; 'before' coverage is zero")
         baseline = {"label": "baseline", "tests": [], "duration_s": 0.0}
         baseline["coverage"] = export_coverage(rt, repo, rt.out_dir("baseline"), changed)
+    baseline["state"] = suite_state(baseline, existing if changed else [])
+    if baseline["state"]["status"] == "broken":
+        ctx.emit.warn(
+            "the existing suite could not be run, so the 'before' figures are unknown: "
+            + baseline["state"]["first_error"].strip().splitlines()[-1][:300]
+        )
+    elif baseline["state"]["status"] == "failing":
+        ctx.emit.warn(
+            f"the existing suite fails on the feature branch: "
+            f"{', '.join(baseline['state']['failing_tests'][:5])}"
+        )
     write_json(ctx.ws.runs / Runs.BASELINE, baseline)
 
     # candidates, N times in different orders
@@ -417,6 +446,53 @@ def _free_name(repo: Path, base: str) -> str:
         n += 1
         name = f"{base}_{n}"
     return name
+
+
+MAX_FIRST_ERROR = 4000
+BROKEN_EXIT = {2: "interrupted", 3: "internal error", 4: "usage error"}
+
+
+def suite_state(run: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+    """report.json's `baseline`: `ok`, `failing` (tests fail on the feature branch: counts
+    and names) or `broken` (the suite could not be collected or run at all, with the first
+    error verbatim, redacted) — so a suite that never ran never reads as 0% covered."""
+    counts = _count(run)
+    state: dict[str, Any] = {
+        "status": "ok",
+        "paths": paths,
+        "collected": len(run.get("tests") or []),
+        "passed": counts["passed"],
+        "failed": counts["failed"],
+        "errors": counts["error"],
+        "skipped": counts["skipped"],
+        "first_error": None,
+        "failing_tests": [],
+    }
+    if not paths:
+        return state  # no test folder: nothing to collect, and 0% before is the truth
+    tail = str(run.get("output_tail") or "")
+    first_error = None
+    if run.get("error"):
+        first_error = f"{run['error']}\n{tail}"
+    elif run.get("collect_errors"):
+        error = run["collect_errors"][0]
+        first_error = f"{error.get('nodeid') or 'collection'}: {error.get('error') or ''}"
+    elif run.get("exitstatus") in BROKEN_EXIT:
+        first_error = f"pytest stopped ({BROKEN_EXIT[run['exitstatus']]}):\n{tail}"
+    elif not state["collected"]:
+        first_error = f"pytest collected no tests from {', '.join(paths)}:\n{tail}"
+    if first_error is not None:
+        state["status"] = "broken"
+        state["first_error"] = redact(first_error.strip())[-MAX_FIRST_ERROR:]
+    elif counts["failed"] or counts["error"]:
+        state["status"] = "failing"
+        state["failing_tests"] = [
+            t["nodeid"] for t in run.get("tests") or [] if t.get("outcome") in FAILING
+        ][:50]
+    return state
+
+
+FAILING = ("failed", "error", "crashed", "xpass-strict")
 
 
 def _count(data: dict[str, Any]) -> dict[str, int]:

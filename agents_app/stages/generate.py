@@ -13,7 +13,7 @@ import shutil
 
 from django.conf import settings
 
-from agents_app.env.runtime import build_runtime
+from agents_app.env.runtime import SetupFailed, build_runtime
 from agents_app.lanes.functional import LANE, enabled
 from agents_app.lanes.functional import model as model_gen
 from agents_app.lanes.functional.offline import run_engines
@@ -53,7 +53,16 @@ def run(ctx: StageContext) -> None:
         write_json(ctx.ws.runs / Runs.GENERATION, record)
         return
 
-    rt = build_runtime(ctx)
+    try:
+        rt = build_runtime(ctx)
+    except SetupFailed as exc:
+        # not a crash: the security lanes still run, and the report says what failed
+        setup = exc.record()
+        write_json(ctx.ws.runs / Runs.SETUP, setup)
+        write_json(ctx.ws.runs / Runs.GENERATION, {**record, "setup": setup})
+        ctx.emit.warn(setup["sentence"])
+        ctx.set_lane(LANE, "degraded", setup["sentence"])
+        return
     total = 0
     try:
         model = TaskModel.for_task(task)

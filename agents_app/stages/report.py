@@ -52,6 +52,8 @@ def build_report(task: Task) -> dict[str, Any]:
     plan = _load(ws.test_plan) or {}
     coverage = _load(ws.runs / Runs.COVERAGE)
     mutation = _load(ws.runs / Runs.MUTATION_SUMMARY)
+    baseline = (_load(ws.runs / Runs.BASELINE) or {}).get("state")
+    setup = _load(ws.runs / Runs.SETUP)
     generation = _load(ws.runs / Runs.GENERATION) or {}
     model_gen = generation.get("model") or {}
     relevance = (_load(ws.runs / Runs.JUDGE) or {}).get("tests", {})
@@ -123,7 +125,11 @@ def build_report(task: Task) -> dict[str, Any]:
         cov = {
             "changed_lines": coverage["changed_lines"],
             "changed_branches": coverage["changed_branches"],
-            "before": {k: coverage["before"][k] for k in ("line_pct", "branch_pct")},
+            "before": {
+                k: coverage["before"][k]
+                for k in ("line_pct", "branch_pct", "unknown")
+                if k in coverage["before"]
+            },
             "after": {k: coverage["after"][k] for k in ("line_pct", "branch_pct")},
             "uncovered_after": coverage.get("uncovered_after"),
         }
@@ -175,6 +181,11 @@ def build_report(task: Task) -> dict[str, Any]:
         "duration_s": task.duration_s,
         "error": task.error or None,
         "lanes": lanes,
+        # the existing suite on the feature branch: ok | failing | broken (its before
+        # figures are then unknown); null when it never ran
+        "baseline": baseline,
+        # the project's set-up, when it failed: the requirement pip could not install and why
+        "setup": setup,
         "criteria": criteria,
         "tests": test_entries,
         "coverage": cov,
@@ -246,6 +257,45 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}%"
 
 
+def figure(figures: dict[str, Any], side: str, key: str) -> str:
+    """A before or after figure; "unknown" (never 0) when it could not be measured (the
+    existing suite or the project could not run)."""
+    part = figures.get(side) or {}
+    return "unknown" if part.get("unknown") else _pct(part.get(key))
+
+
+def coverage_line(cov: dict[str, Any]) -> str:
+    """Changed-line coverage before → after, for every face."""
+    text = (
+        f"{figure(cov, 'before', 'line_pct')} → {figure(cov, 'after', 'line_pct')} of "
+        f"{cov['changed_lines']} lines"
+    )
+    if cov.get("changed_branches") is not None:
+        text += (
+            f"; branches {figure(cov, 'before', 'branch_pct')} → "
+            f"{figure(cov, 'after', 'branch_pct')} of {cov['changed_branches']}"
+        )
+    return text
+
+
+def baseline_warning(report: dict[str, Any]) -> str | None:
+    """The sentence every face leads with when the existing suite could not be run."""
+    setup = report.get("setup") or {}
+    if setup.get("status") == "failed":
+        return (
+            f"{setup['sentence'][:1].upper()}{setup['sentence'][1:]}. Nothing of it could run, "
+            "so its coverage and mutation score are unknown."
+        )
+    base = report.get("baseline") or {}
+    if base.get("status") != "broken":
+        return None
+    paths = ", ".join(base.get("paths") or []) or "the project's tests"
+    return (
+        f"The existing suite ({paths}) could not be run on the feature branch, so the "
+        "'before' coverage and mutation score are unknown."
+    )
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     r = report
     out = [f"# TFactory report — {r['project_id']}/{r['spec_id']}", ""]
@@ -257,6 +307,15 @@ def render_markdown(report: dict[str, Any]) -> str:
     out.append("")
     if r.get("error"):
         out += [f"> **Error:** {r['error']}", ""]
+    if warning := baseline_warning(r):
+        out += [f"> **{warning}**", ""]
+        first = (
+            (r.get("setup") or {}).get("error")
+            or (r.get("baseline") or {}).get("first_error")
+            or ""
+        ).strip()
+        if first:
+            out += ["```text", *first.splitlines()[-30:], "```", ""]
     sb = r.get("sandbox") or {}
     if sb.get("backend") == "none":
         out += [
@@ -287,17 +346,12 @@ def render_markdown(report: dict[str, Any]) -> str:
     )
     cov = r.get("coverage")
     if cov:
-        out.append(
-            f"- Changed-line coverage: {_pct(cov['before']['line_pct'])} → "
-            f"{_pct(cov['after']['line_pct'])} of {cov['changed_lines']} lines; branches "
-            f"{_pct(cov['before']['branch_pct'])} → {_pct(cov['after']['branch_pct'])} of "
-            f"{cov['changed_branches']}"
-        )
+        out.append(f"- Changed-line coverage: {coverage_line(cov)}")
     mut = r.get("mutation")
     lane = r["lanes"].get("mutation") or {}
     if mut:
         out.append(
-            f"- Mutation score on the changed lines: {_pct(mut['before']['score'])} → "
+            f"- Mutation score on the changed lines: {figure(mut, 'before', 'score')} → "
             f"{_pct(mut['after']['score'])} ({mut['tested']} mutant(s) tested, "
             f"{mut['survivors_total']} surviving)"
         )
@@ -563,23 +617,19 @@ def render_pr_comment(report: dict[str, Any], mark: str) -> str:
         f"Branch `{r['branch']}` at `{(r['head_sha'] or '')[:10]}` against `{r['base_ref']}` · "
         f"mode {r['mode']} · task {r['task_id']}",
         "",
+        *([f"> :warning: **{warning}**", ""] if (warning := baseline_warning(r)) else []),
         f"- **Criteria verified:** {verified} of {len(r['criteria'])}",
         f"- **Tests:** {len(accepted)} accepted, {len(rejected)} rejected, {len(flagged)} "
         f"flagged (of {len(tests)} generated)",
     ]
     cov = r.get("coverage")
     if cov:
-        out.append(
-            f"- **Changed-line coverage:** {_pct(cov['before']['line_pct'])} → "
-            f"{_pct(cov['after']['line_pct'])} of {cov['changed_lines']} lines; branches "
-            f"{_pct(cov['before']['branch_pct'])} → {_pct(cov['after']['branch_pct'])} of "
-            f"{cov['changed_branches']}"
-        )
+        out.append(f"- **Changed-line coverage:** {coverage_line(cov)}")
     mut = r.get("mutation")
     lane = (r.get("lanes") or {}).get("mutation") or {}
     if mut:
         out.append(
-            f"- **Mutation score (changed lines):** {_pct(mut['before']['score'])} → "
+            f"- **Mutation score (changed lines):** {figure(mut, 'before', 'score')} → "
             f"{_pct(mut['after']['score'])} ({mut['tested']} mutant(s) tested, "
             f"{mut['survivors_total']} surviving)"
         )

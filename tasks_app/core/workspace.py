@@ -25,6 +25,7 @@ from django.conf import settings
 class Runs:
     """The names of the files in runs/: what each stage leaves for the next ones."""
 
+    SETUP = "setup.json"  # the project's set-up, when it failed (generator)
     BASELINE = "baseline.json"  # the existing suite's run under coverage (executor)
     INDEX = "index.json"  # which runs the executor made (executor)
     GENERATION = "generation.json"  # what each engine or model subtask produced (generator)

@@ -14,6 +14,7 @@ The names below are the services' public surface; faces import them from here.
 from __future__ import annotations
 
 from agents_app.sandbox import SANDBOX_CHOICES
+from agents_app.stages.report import baseline_warning
 from tasks_app.core.lanes import LANES, SECURITY_LANES, lanes_of
 from tasks_app.services.aifactory import (
     INGEST_FIELDS,
@@ -91,6 +92,7 @@ __all__ = [
     "NotFoundError",
     "SpecSnapshot",
     "aifactory_spec_dir",
+    "baseline_warning",
     "cancel_task",
     "check_handover",
     "check_options",

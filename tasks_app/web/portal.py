@@ -239,10 +239,15 @@ def coverage(report: dict[str, Any] | None) -> dict[str, Any] | None:
         ("branch_pct", "branches", cov.get("changed_branches")),
     ):
         before, now = _pct(cov["before"].get(key)), _pct(after.get(key))
-        if before is None and now is None:
+        if before is None and now is None and not cov["before"].get("unknown"):
             continue
         rows.append({"label": label, "total": total, "before": before, "after": now})
-    return {"rows": rows, "uncovered_after": cov.get("uncovered_after") or ""}
+    return {
+        "rows": rows,
+        "uncovered_after": cov.get("uncovered_after") or "",
+        "before_unknown": str(cov["before"].get("unknown") or ""),
+        "after_unknown": str(after.get("unknown") or ""),
+    }
 
 
 def _pct(value: Any) -> float | None:
@@ -283,6 +288,7 @@ def mutation(report: dict[str, Any] | None) -> dict[str, Any] | None:
         "survivors_total": mut.get("survivors_total", len(survivors)),
         "note": mut.get("note") or "",
         "report": mut.get("report") or "",
+        "before_unknown": str(before.get("unknown") or ""),
     }
 
 

@@ -101,6 +101,7 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
         "criteria_counts": portal.criteria_counts(criteria),
         "coverage": portal.coverage(report),
         "mutation": portal.mutation(report),
+        "baseline_warning": services.baseline_warning(report or {}),
         # the lanes this task has (an older task may lack the newer ones)
         "rerun_lanes": [name for name in services.LANES if name in names] or services.LANES,
         "security_lanes": services.SECURITY_LANES,

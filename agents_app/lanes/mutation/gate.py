@@ -25,9 +25,17 @@ LANE = lanes.MUTATION
 
 
 class MutationGate:
-    def __init__(self, data: dict[str, Any] | None, nodeid_for: dict[str, str]):
+    def __init__(
+        self,
+        data: dict[str, Any] | None,
+        nodeid_for: dict[str, str],
+        *,
+        before_unknown: str | None = None,
+    ):
         self.data = data or {}
         self.nodeid_for = nodeid_for
+        # why the existing suite's score cannot be known (it could not run), or None
+        self.before_unknown = before_unknown
         self.matrix = report.Matrix(self.data) if data and data.get("status") == "done" else None
         if data is None:
             self.state = "off"
@@ -49,8 +57,10 @@ class MutationGate:
         self.dry = (self.data.get("dry_run") or {}).get("tests", {})
 
     @classmethod
-    def load(cls, runs: Path, nodeid_for: dict[str, str]) -> MutationGate:
-        return cls(report.load(runs), nodeid_for)
+    def load(
+        cls, runs: Path, nodeid_for: dict[str, str], *, before_unknown: str | None = None
+    ) -> MutationGate:
+        return cls(report.load(runs), nodeid_for, before_unknown=before_unknown)
 
     def kills(self, test_id: str) -> set[str]:
         if self.matrix is None:
@@ -136,7 +146,9 @@ class MutationGate:
             "note": self.note or None,
             "mutants": len(self.matrix.mutants),
             "tested": len(self.matrix.valid),
-            "before": self.matrix.figures(self.existing),
+            "before": self.matrix.figures(self.existing)
+            if not self.before_unknown
+            else {"score": None, "unknown": self.before_unknown},
             "after": self.matrix.figures(after_tests),
             "statuses": statuses,
             "survivors": [self.matrix.describe(mid) for mid in survivors[:100]],

@@ -13,9 +13,19 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from agents_app.stages.report import delivery_lines, findings_line
+from agents_app.stages.report import (
+    baseline_warning,
+    coverage_line,
+    delivery_lines,
+    figure,
+    findings_line,
+)
 from tasks_app import services
 from tasks_app.models import Task, TaskEvent
+
+# the task ended done, but its existing suite could not be run (or the project could not
+# be set up): its figures are only half known; 1 is a failed task or bad input
+EXIT_BASELINE_BROKEN = 3
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -155,6 +165,11 @@ class Command(BaseCommand):
             self._summary(task, report)
         if task.status != Task.Status.DONE:
             raise CommandError(f"task {task.pk} {task.status}: {task.error or 'see the report'}")
+        if warning := baseline_warning(report):
+            raise CommandError(
+                f"task {task.pk} done, but: {warning} (exit status {EXIT_BASELINE_BROKEN})",
+                returncode=EXIT_BASELINE_BROKEN,
+            )
 
     def _say(self, text: str) -> None:
         self.stderr.write(text)
@@ -174,6 +189,8 @@ class Command(BaseCommand):
     def _summary(self, task: Task, report: dict) -> None:
         w = self.stdout.write
         w("")
+        if warning := baseline_warning(report):
+            w(f"! {warning}")
         w(f"task {task.pk}: {task.status} ({task.mode})")
         w(f"report: {Path(task.workspace) / 'report.md'}")
         w(f"        {Path(task.workspace) / 'report.json'}")
@@ -190,14 +207,12 @@ class Command(BaseCommand):
         fmt = lambda v: "n/a" if v is None else f"{v:.1f}%"  # noqa: E731
         cov = report.get("coverage")
         if cov:
-            before, after = cov["before"]["line_pct"], cov["after"]["line_pct"]
-            n = cov["changed_lines"]
-            w(f"changed-line coverage: {fmt(before)} -> {fmt(after)} of {n} lines")
+            w(f"changed-line coverage: {coverage_line(cov).replace(' → ', ' -> ')}")
         mut = report.get("mutation")
         if mut:
-            before, after = mut["before"]["score"], mut["after"]["score"]
+            before, after = figure(mut, "before", "score"), mut["after"]["score"]
             w(
-                f"mutation score: {fmt(before)} -> {fmt(after)} of {mut['tested']} mutants "
+                f"mutation score: {before} -> {fmt(after)} of {mut['tested']} mutants "
                 f"({mut['survivors_total']} surviving)"
             )
         elif (report.get("lanes") or {}).get("mutation", {}).get("status"):
