@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from agents_app.env.plan import poetry_requirement, setup_plan
 from agents_app.env.project import (
     RUNNER_REQUIREMENTS,
     ProjectEnv,
     ProjectEnvCancelled,
     ProjectEnvError,
-    _install_plan,
-    _poetry_spec,
     dependency_files,
     ensure_project_env,
     env_key,
@@ -95,7 +94,7 @@ def test_dependency_files_and_key(tmp_path):
     assert "pytest-timeout==2.4.0" in RUNNER_REQUIREMENTS
 
 
-def test_plan_prefers_requirements_files(tmp_path):
+def test_plan_takes_requirements_files_by_what_they_hold(tmp_path):
     repo = make_project(
         tmp_path / "repo",
         {
@@ -103,18 +102,18 @@ def test_plan_prefers_requirements_files(tmp_path):
             "test-requirements.txt": "toml\n",
             "requirements/base.txt": "iniconfig\n",
             "requirements/docs.txt": "sphinx\n",
+            "requirements-dev.txt": "ruff\n",
             "pyproject.toml": "[project]\nname='p'\ndependencies=['attrs']\n",
         },
     )
-    plan = _install_plan(repo)
-    assert len(plan.steps) == 1 and not plan.installs_project
-    args = plan.steps[0].pip_args
-    files = [args[i + 1] for i, a in enumerate(args) if a == "-r"]
-    assert files == [
-        str(repo / "requirements.txt"),
-        str(repo / "test-requirements.txt"),
-        str(repo / "requirements/base.txt"),
-    ]
+    plan = setup_plan(repo)
+    assert plan.project is not None and plan.project.origin.startswith("pyproject.toml")
+    assert [(s.label, s.origin, s.args, s.optional) for s in plan.sources] == [
+        ("runtime requirements", "requirements.txt", ["-r", "requirements.txt"], False),
+        ("runtime requirements", "requirements/base.txt", ["-r", "requirements/base.txt"], False),
+        ("test dependencies", "test-requirements.txt", ["-r", "test-requirements.txt"], False),
+        ("dev dependencies", "requirements-dev.txt", ["-r", "requirements-dev.txt"], True),
+    ]  # docs requirements are not the tests'
 
 
 def test_plan_for_static_pyproject(tmp_path):
@@ -129,29 +128,41 @@ def test_plan_for_static_pyproject(tmp_path):
             test = ["toml==0.10.2", "my-proj[extra]"]
             docs = ["sphinx"]
             [dependency-groups]
+            test = ["my-proj[docs]", "pytest-mock"]
             dev = ["iniconfig", {include-group = "lint"}]
             lint = ["ruff"]
             """
         },
     )
-    plan = _install_plan(repo)
-    assert not plan.installs_project
-    assert plan.steps[0].pip_args == ["install", "six==1.16.0", "toml==0.10.2", "iniconfig", "ruff"]
+    plan = setup_plan(repo)
+    # the project itself, with its test extra and the extras its groups ask for
+    assert plan.project is not None and plan.project.extras == ["test", "docs"]
+    assert [(s.origin, s.args, s.optional) for s in plan.sources] == [
+        ("pyproject.toml [dependency-groups] test", ["pytest-mock"], False),
+        ("pyproject.toml [dependency-groups] dev", ["iniconfig", "ruff"], True),
+    ]
 
 
-def test_plan_installs_then_removes_setup_py_projects(tmp_path):
+def test_plan_for_a_setup_py_project(tmp_path):
     repo = make_project(
         tmp_path / "repo",
         {
             "setup.py": """
             from setuptools import setup
-            setup(name="legacy", install_requires=["six"], extras_require={"test": ["toml"]})
+            TESTS = ["pytest-mock"]
+            setup(name="legacy", install_requires=["six"], extras_require={"test": ["toml"]},
+                  tests_require=TESTS, python_requires=">=3.8", use_scm_version=True)
             """
         },
     )
-    plan = _install_plan(repo)
-    assert plan.installs_project
-    assert plan.steps[0].pip_args == ["install", f"{repo}[test]"]
+    plan = setup_plan(repo)
+    assert plan.project is not None and plan.project.origin == "setup.py"
+    assert plan.project.extras == ["test"] and plan.project.scm == "setuptools-scm"
+    assert plan.requires_python == ">=3.8"
+    assert [(s.origin, s.args) for s in plan.sources] == [
+        ("setup.py tests_require", ["pytest-mock"])
+    ]
+    assert plan.version_env("2.1.0")["SETUPTOOLS_SCM_PRETEND_VERSION"] == "2.1.0"
 
 
 def test_plan_for_poetry(tmp_path):
@@ -168,22 +179,28 @@ def test_plan_for_poetry(tmp_path):
             toml = "~0.10.2"
             iniconfig = {version = "^2.0", extras = []}
             local = {path = "../local"}
+            [build-system]
+            requires = ["poetry-core"]
+            build-backend = "poetry.core.masonry.api"
             """
         },
     )
-    plan = _install_plan(repo)
-    assert plan.installs_project
-    assert plan.steps[0].pip_args == ["install", str(repo)]
-    assert plan.steps[1].pip_args == ["install", "toml>=0.10.2,<0.11", "iniconfig>=2.0,<3"]
-    assert _poetry_spec("a", "^0.2.3") == "a>=0.2.3,<0.3"
-    assert _poetry_spec("a", "1.2.3") == "a==1.2.3"
-    assert _poetry_spec("a", ">=1,<2") == "a>=1,<2"
-    assert _poetry_spec("a", "*") == "a"
+    plan = setup_plan(repo)
+    assert plan.project is not None and plan.project.backend == "poetry.core.masonry.api"
+    assert plan.requires_python == ">=3.9,<4"
+    assert [(s.origin, s.args) for s in plan.sources] == [
+        ("pyproject.toml [tool.poetry.group.test]", ["toml>=0.10.2,<0.11", "iniconfig>=2.0,<3"])
+    ]
+    assert poetry_requirement("a", "^0.2.3") == "a>=0.2.3,<0.3"
+    assert poetry_requirement("a", "1.2.3") == "a==1.2.3"
+    assert poetry_requirement("a", ">=1,<2") == "a>=1,<2"
+    assert poetry_requirement("a", "*") == "a"
 
 
 def test_no_dependency_files_plan_is_empty(tmp_path):
     repo = make_project(tmp_path / "repo", {"app.py": "x = 1\n"})
-    assert _install_plan(repo).steps == []
+    plan = setup_plan(repo)
+    assert plan.project is None and plan.sources == []
     assert dependency_files(repo) == []
 
 
@@ -276,16 +293,22 @@ def test_static_pyproject_project(tmp_path, cache_dir, sandbox):
     )
     env = ensure_project_env(repo, sandbox, cache_dir)
     assert "six==1.16.0" in env.installed and "toml==0.10.2" in env.installed
-    assert not any(p.lower().startswith("pyproj-demo") for p in env.installed)
+    # the project itself is installed (editable): its metadata and entry points are there
+    assert "pyproj-demo==0.1" in env.installed
+    assert "the project itself (editable)" in " ".join(env.setup["installed_from"])
     work = tmp_path / "work"
     work.mkdir()
-    result = run_in_env(sandbox, env, "import six, toml, pytest, coverage", work)
-    assert result.ok, result.stderr
+    code = "import six, toml, pytest, coverage, importlib.metadata as m; "
+    code += "print(m.version('pyproj-demo'))"
+    result = run_in_env(sandbox, env, code, work)
+    assert result.ok and result.stdout.strip() == "0.1", result.stderr
 
 
 @pytest.mark.slow
 @needs_bwrap
-def test_setup_py_project_is_not_left_installed(tmp_path, cache_dir, sandbox):
+def test_a_setup_py_project_is_installed_and_tests_import_the_checkout(
+    tmp_path, cache_dir, sandbox
+):
     repo = make_project(
         tmp_path / "legacy",
         {
@@ -304,20 +327,68 @@ def test_setup_py_project_is_not_left_installed(tmp_path, cache_dir, sandbox):
     )
     env = ensure_project_env(repo, sandbox, cache_dir)
     assert "six==1.16.0" in env.installed and "toml==0.10.2" in env.installed
-    assert not any(p.lower().startswith("legacy") for p in env.installed)
+    assert "legacy-demo==0.1" in env.installed
     work = tmp_path / "work"
     work.mkdir()
-    result = run_in_env(
-        sandbox,
-        env,
-        """
-        import importlib.util
-        assert importlib.util.find_spec("legacy_demo") is None
-        import six, toml
-        """,
-        work,
+    (work / "legacy_demo.py").write_text("VALUE = 2  # the checkout under test\n")
+    result = sandbox.run(
+        [str(env.python), "-c", "import legacy_demo, six, toml; print(legacy_demo.VALUE)"],
+        mounts=[env.mount(), Mount(work, writable=True)],
+        workdir=work,
+        timeout_s=60,
+        env={"PYTHONPATH": str(work)},
     )
-    assert result.ok, result.stderr
+    # the runs put the checkout first: it wins over the installed copy
+    assert result.ok and result.stdout.strip() == "2", result.stderr
+
+
+@pytest.mark.slow
+@needs_bwrap
+def test_a_hatch_vcs_project_gets_its_version_and_its_generated_version_module(
+    tmp_path, cache_dir, sandbox
+):
+    from tests.projects import git
+
+    repo = make_project(
+        tmp_path / "vcs",
+        {
+            "pyproject.toml": """
+            [build-system]
+            requires = ["hatchling", "hatch-vcs"]
+            build-backend = "hatchling.build"
+            [project]
+            name = "vcspkg"
+            dynamic = ["version"]
+            [tool.hatch.version]
+            source = "vcs"
+            [tool.hatch.build.hooks.vcs]
+            version-file = "src/vcspkg/_version.py"
+            """,
+            "src/vcspkg/__init__.py": "from vcspkg._version import __version__\n",
+            ".gitignore": "src/vcspkg/_version.py\n",
+        },
+    )
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "-c", "user.email=a@b", "-c", "user.name=a", "add", "-A")
+    git(repo, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "-m", "x")
+    git(repo, "tag", "v1.4.2")
+    env = ensure_project_env(repo, sandbox, cache_dir)
+    assert "vcspkg==1.4.2" in env.installed
+    assert env.setup["version"] == "1.4.2"
+    assert env.setup["plan"]["project"]["scm"] == "hatch-vcs"
+    assert "1.4.2" in env.generated["src/vcspkg/_version.py"]
+    # the checkout lacks the module until it is laid over the worktree
+    from agents_app.env.runtime import overlay_generated
+
+    assert overlay_generated(repo, env.generated) == ["src/vcspkg/_version.py"]
+    result = sandbox.run(
+        [str(env.python), "-c", "import vcspkg; print(vcspkg.__version__)"],
+        mounts=[env.mount(), Mount(repo)],
+        workdir=repo,
+        timeout_s=60,
+        env={"PYTHONPATH": str(repo / "src")},
+    )
+    assert result.ok and result.stdout.strip() == "1.4.2", result.stderr
 
 
 @pytest.mark.slow
@@ -450,8 +521,8 @@ def test_symlinked_dependency_files_are_not_read(tmp_path):
     assert env_key(repo) == clean_key
     secret.write_text("toml==0.10.2  # SECRET-changed\n")
     assert env_key(repo) == clean_key
-    plan = _install_plan(repo)
-    assert plan.steps == [] and plan.description == "no dependency files"
+    plan = setup_plan(repo)
+    assert plan.project is None and plan.sources == []
 
     from agents_app.env.project import skipped_dependency_files
 
@@ -568,7 +639,8 @@ def test_links_planted_by_build_code_are_never_followed_by_the_host(tmp_path, sa
     # … but the host neither wrote through them nor read them.
     assert host_file.read_text() == original and not host_file.is_symlink()
     assert not any("leaked-host-secret" in p or "6.6.6" in p for p in env.installed)
-    assert not any(p.lower().startswith("planter") for p in env.installed)
+    # the project itself stays installed (its metadata is real, read inside the sandbox)
+    assert [p for p in env.installed if p.lower().startswith("planter")] == ["planter==0.1"]
     marker = marker_path(final)
     assert marker.is_file() and not marker.is_symlink()
     assert json.loads(marker.read_text())["key"] == env.key
@@ -590,7 +662,8 @@ def test_symlinked_requirements_file_is_skipped_with_a_warning(tmp_path, sandbox
     assert not any(p.startswith("six==") for p in env.installed)
     assert any(p.startswith("pytest==") for p in env.installed)
     marker = json.loads(marker_path(env.path).read_text())
-    assert marker["dependency_files"] == [] and marker["plan"] == "no dependency files"
+    assert marker["dependency_files"] == []
+    assert marker["setup"]["plan"]["sources"] == [] and marker["setup"]["plan"]["project"] is None
 
 
 @pytest.mark.slow

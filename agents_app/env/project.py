@@ -65,7 +65,6 @@ import subprocess
 import sys
 import threading
 import time
-import tomllib
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -77,12 +76,15 @@ from urllib.parse import unquote, urlparse
 from packaging.utils import canonicalize_name
 
 from agents_app.env import requirements
+from agents_app.env.plan import PlanError, SetupPlan, Source, pep440, setup_plan
 from agents_app.sandbox import Mount, RunResult, Sandbox, SandboxError
-from tasks_app.core import safe_fs
+from tasks_app.core import git, safe_fs
 from tasks_app.core.safe_fs import UnsafePath
 
 # Bump when the way environments are built changes: every cached environment is rebuilt.
-RECIPE_VERSION = "2"
+# 3: the project itself is installed (editable where its backend can), with its test
+# dependencies from every place a project declares them (agents_app/env/plan.py)
+RECIPE_VERSION = "3"
 
 COVERAGE_REQUIREMENT = "coverage==7.17.4"
 PYTEST_TIMEOUT_REQUIREMENT = "pytest-timeout==2.4.0"
@@ -135,6 +137,7 @@ _TOP_LEVEL_FILES = (
     "pyproject.toml",
     "setup.py",
     "setup.cfg",
+    "tox.ini",
     "Pipfile",
     "Pipfile.lock",
     "poetry.lock",
@@ -148,23 +151,6 @@ _TOP_LEVEL_GLOBS = (
     "constraints*.txt",
 )
 
-# Requirements files that are installed (when present), in this order.
-_INSTALL_REQUIREMENTS = (
-    "requirements.txt",
-    "requirements-dev.txt",
-    "requirements_dev.txt",
-    "requirements-test.txt",
-    "requirements_test.txt",
-    "requirements-tests.txt",
-    "requirements_tests.txt",
-    "dev-requirements.txt",
-    "dev_requirements.txt",
-    "test-requirements.txt",
-    "test_requirements.txt",
-)
-_INSTALL_REQUIREMENTS_DIR_GLOBS = ("base*.txt", "dev*.txt", "test*.txt")
-_TEST_EXTRAS = ("test", "tests", "testing", "dev")
-_TEST_GROUPS = ("test", "tests", "testing", "dev")
 
 # Not copied into the build scratch copy of the repository.
 _COPY_IGNORE = shutil.ignore_patterns(
@@ -244,6 +230,11 @@ class ProjectEnv:
     key: str
     reused: bool
     installed: list[str] = field(default_factory=list)
+    # how it was set up: the plan (what from where), what was skipped and why, the Python
+    setup: dict[str, Any] = field(default_factory=dict)
+    # files the project's build wrote into its source tree (a version module from git):
+    # the worktree lacks them, so runs get them laid over (relative path -> text)
+    generated: dict[str, str] = field(default_factory=dict)
 
     def mount(self) -> Mount:
         """The read-only mount later sandboxed steps use."""
@@ -425,214 +416,6 @@ def env_key(
         digest.update(f"file={name}\n{len(content)}\n".encode())
         digest.update(content)
     return digest.hexdigest()
-
-
-# -- what to install -----------------------------------------------------------------------
-
-
-@dataclass
-class _Step:
-    label: str
-    pip_args: list[str]
-
-
-@dataclass
-class _Plan:
-    steps: list[_Step]
-    installs_project: bool = False
-    description: str = ""
-
-
-_NAME_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-
-
-def _requirement_name(requirement: str) -> str | None:
-    match = _NAME_RE.match(requirement)
-    return canonicalize_name(match.group(1)) if match else None
-
-
-def _read_toml(root: Path, rel: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(safe_fs.read_bytes(root, rel).decode("utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ProjectEnvError(f"cannot read {rel}: {exc}") from exc
-
-
-def _dependency_group(groups: dict[str, Any], name: str, seen: set[str]) -> list[str]:
-    """PEP 735 group with ``{include-group = ...}`` resolved."""
-    if name in seen or not isinstance(groups.get(name), list):
-        return []
-    seen.add(name)
-    result: list[str] = []
-    for item in groups[name]:
-        if isinstance(item, str):
-            result.append(item)
-        elif isinstance(item, dict) and isinstance(item.get("include-group"), str):
-            result.extend(_dependency_group(groups, item["include-group"], seen))
-    return result
-
-
-def _poetry_spec(name: str, spec: Any) -> str | None:
-    """A poetry dependency as a pip requirement (best effort; git/path deps skipped)."""
-    extras = ""
-    if isinstance(spec, dict):
-        if any(k in spec for k in ("git", "path", "url")):
-            return None
-        if spec.get("extras"):
-            extras = "[" + ",".join(spec["extras"]) + "]"
-        spec = spec.get("version", "*")
-    if not isinstance(spec, str):
-        return None
-    spec = spec.strip()
-    parts = []
-    for piece in (p.strip() for p in spec.split(",")):
-        if piece in ("", "*"):
-            continue
-        if piece.startswith("^") or (piece.startswith("~") and not piece.startswith("~=")):
-            caret = piece.startswith("^")
-            version = piece.lstrip("^~").strip()
-            nums = [int(n) if n.isdigit() else 0 for n in version.split(".")]
-            if caret:
-                index = next((i for i, n in enumerate(nums) if n != 0), len(nums) - 1)
-            else:
-                index = min(1, len(nums) - 1) if len(nums) > 1 else 0
-            upper = nums[: index + 1]
-            upper[-1] += 1
-            parts += [f">={version}", "<" + ".".join(str(n) for n in upper)]
-        elif piece[0].isdigit():
-            parts.append(f"=={piece}")
-        else:
-            parts.append(piece)
-    return f"{name}{extras}{','.join(parts)}"
-
-
-def _poetry_test_deps(pyproject: dict[str, Any]) -> list[str]:
-    poetry = pyproject.get("tool", {}).get("poetry", {})
-    tables: list[dict[str, Any]] = []
-    if isinstance(poetry.get("dev-dependencies"), dict):
-        tables.append(poetry["dev-dependencies"])
-    for group in _TEST_GROUPS:
-        deps = poetry.get("group", {}).get(group, {}).get("dependencies")
-        if isinstance(deps, dict):
-            tables.append(deps)
-    result = []
-    for table in tables:
-        for name, spec in table.items():
-            if name.lower() == "python":
-                continue
-            requirement = _poetry_spec(name, spec)
-            if requirement and requirement not in result:
-                result.append(requirement)
-    return result
-
-
-def _setup_extras(copy: Path, present: set[str]) -> list[str]:
-    """Test/dev extras a setup.cfg or setup.py declares (read as text, never executed)."""
-    extras: list[str] = []
-    if "setup.cfg" in present:
-        parser = configparser.RawConfigParser()
-        with contextlib.suppress(configparser.Error, OSError, UnicodeDecodeError):
-            parser.read_string(safe_fs.read_bytes(copy, "setup.cfg").decode("utf-8"))
-            if parser.has_section("options.extras_require"):
-                declared = {k.lower() for k in parser.options("options.extras_require")}
-                extras += [e for e in _TEST_EXTRAS if e in declared]
-    if "setup.py" in present and not extras:
-        try:
-            text = safe_fs.read_text(copy, "setup.py")
-        except OSError:
-            text = ""
-        if "extras_require" in text:
-            extras += [e for e in _TEST_EXTRAS if re.search(rf"""['"]{e}['"]\s*[:=,)]""", text)]
-    return extras
-
-
-def _install_plan(copy: Path) -> _Plan:
-    """Decide what to install for the repository copy at ``copy`` (no project code runs).
-
-    Only regular files are considered: a symlinked dependency file is ignored (never read,
-    never passed to pip), like in ``env_key``.
-    """
-    copy = Path(copy)
-    present = set(dependency_files(copy))
-    requirement_files = [n for n in _INSTALL_REQUIREMENTS if n in present]
-    for pattern in _INSTALL_REQUIREMENTS_DIR_GLOBS:
-        for rel in sorted(present):
-            directory, _, name = rel.rpartition("/")
-            if directory == "requirements" and fnmatch.fnmatchcase(name, pattern):
-                if rel not in requirement_files:
-                    requirement_files.append(rel)
-    if requirement_files:
-        args = ["install"]
-        for rel in requirement_files:
-            args += ["-r", str(copy / rel)]
-        names = ", ".join(requirement_files)
-        return _Plan([_Step(f"requirements ({names})", args)], description=f"pip -r {names}")
-
-    pyproject = _read_toml(copy, "pyproject.toml") if "pyproject.toml" in present else {}
-    project = pyproject.get("project") if isinstance(pyproject.get("project"), dict) else None
-    is_poetry = "poetry" in pyproject.get("tool", {})
-    dynamic = set(project.get("dynamic", [])) if project else set()
-    own_name = canonicalize_name(str(project.get("name", ""))) if project else ""
-
-    if project is not None and "dependencies" not in dynamic and not is_poetry:
-        requirements: list[str] = list(project.get("dependencies", []))
-        optional = project.get("optional-dependencies", {})
-        if "optional-dependencies" not in dynamic and isinstance(optional, dict):
-            for extra in _TEST_EXTRAS:
-                requirements += list(optional.get(extra, []))
-        groups = pyproject.get("dependency-groups", {})
-        if isinstance(groups, dict):
-            for group in _TEST_GROUPS:
-                requirements += _dependency_group(groups, group, set())
-        # Drop self-references (``myproj[extra]``): the checkout is what gets tested.
-        unique: list[str] = []
-        for requirement in requirements:
-            if not isinstance(requirement, str) or requirement in unique:
-                continue
-            if own_name and _requirement_name(requirement) == own_name:
-                continue
-            unique.append(requirement)
-        steps = [_Step("pyproject dependencies", ["install", *unique])] if unique else []
-        return _Plan(steps, description="pyproject.toml static dependencies")
-
-    if present & {"pyproject.toml", "setup.py", "setup.cfg"}:
-        extras: list[str] = []
-        if project is not None and "optional-dependencies" not in dynamic:
-            declared = project.get("optional-dependencies", {})
-            extras = [e for e in _TEST_EXTRAS if e in declared]
-        elif is_poetry:
-            declared = pyproject.get("tool", {}).get("poetry", {}).get("extras", {})
-            extras = [e for e in _TEST_EXTRAS if e in declared]
-        else:
-            extras = _setup_extras(copy, present)
-        target = str(copy) + (f"[{','.join(extras)}]" if extras else "")
-        steps = [_Step("the project's declared dependencies", ["install", target])]
-        poetry_deps = _poetry_test_deps(pyproject) if is_poetry else []
-        if poetry_deps:
-            steps.append(_Step("poetry test/dev groups", ["install", *poetry_deps]))
-        return _Plan(steps, installs_project=True, description="pip install of the project")
-
-    if "Pipfile.lock" in present:
-        try:
-            data = json.loads(safe_fs.read_bytes(copy, "Pipfile.lock").decode("utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ProjectEnvError(f"cannot read Pipfile.lock: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ProjectEnvError("cannot read Pipfile.lock: not a JSON object")
-        requirements = []
-        for section in ("default", "develop"):
-            table = data.get(section) or {}
-            if not isinstance(table, dict):
-                continue
-            for name, spec in table.items():
-                version = spec.get("version", "") if isinstance(spec, dict) else ""
-                if isinstance(spec, dict) and any(k in spec for k in ("git", "path", "file")):
-                    continue
-                requirements.append(f"{name}{version}")
-        steps = [_Step("Pipfile.lock", ["install", *requirements])] if requirements else []
-        return _Plan(steps, description="Pipfile.lock")
-
-    return _Plan([], description="no dependency files")
 
 
 # -- pip settings from the host --------------------------------------------------------------
@@ -900,6 +683,12 @@ def _reused(final: Path, key: str, marker: dict[str, Any]) -> ProjectEnv:
         key=key,
         reused=True,
         installed=list(marker["installed"]),
+        setup=marker.get("setup") if isinstance(marker.get("setup"), dict) else {},
+        generated={
+            k: v
+            for k, v in (marker.get("generated") or {}).items()
+            if isinstance(k, str) and isinstance(v, str)
+        },
     )
 
 
@@ -913,8 +702,12 @@ def ensure_project_env(
     timeout_s: float = 900,
     project: str = "",
     cancel: threading.Event | None = None,
+    version: str | None = None,
 ) -> ProjectEnv:
     """The cached environment for ``repo``'s dependencies, built in ``sandbox`` if missing.
+
+    ``version`` is what a project that takes its version from git gets as its pretend
+    version (its copy has no history); by default the newest tag reachable in ``repo``.
 
     ``project`` (the project id) is part of the key: two projects never share an
     environment or a pip cache. ``cancel`` is passed to every sandboxed run (and checked
@@ -956,8 +749,109 @@ def ensure_project_env(
         _discard(final)  # no valid marker: not a finished environment
         return _build(
             repo, sandbox, cache_dir, key, final, python, project, emit, timeout_s, cancel,
-            identity,
+            identity, version or described_version(repo),
         )  # fmt: skip
+
+
+def described_version(repo: Path) -> str:
+    """The version the newest tag reachable from the checked-out commit names, as PEP 440
+    ('v2.1.0' -> '2.1.0'); FALLBACK when there is none."""
+    try:
+        tag = git.git(repo, "describe", "--tags", "--abbrev=0", check=False, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        tag = ""
+    return pep440(tag.strip().splitlines()[0] if tag.strip() else None)
+
+
+def _pip_args(src: Source, copy: Path) -> list[str]:
+    """A source's pip arguments, its files named inside the build's copy."""
+    args, after_r = [], False
+    for arg in src.args:
+        args.append(str(copy / arg) if after_r else arg)
+        after_r = arg == "-r"
+    return args
+
+
+def _install_project(
+    plan: SetupPlan,
+    copy: Path,
+    version: str,
+    pip: Callable[..., None],
+    done: list[str],
+    skipped: list[str],
+) -> None:
+    """The project itself: editable (PEP 660) where its backend can, else a regular
+    build; with its test extras (a dev extra that will not install is dropped)."""
+    project = plan.project
+    assert project is not None
+    env = plan.version_env(version)
+    if env:
+        done.append(f"version {version} given to {project.scm} (the copy has no git history)")
+    attempts = [(True, project.extras + project.optional_extras)]
+    if project.optional_extras:
+        attempts.append((True, project.extras))
+    last: ProjectEnvError | None = None
+    for extras in dict.fromkeys(tuple(e) for _, e in attempts):
+        target = str(copy) + (f"[{','.join(extras)}]" if extras else "")
+        for editable in (True, False):
+            how = "editable" if editable else "built"
+            try:
+                pip(
+                    f"the project itself, {how} ({project.origin})"
+                    + (f" with extras {', '.join(extras)}" if extras else ""),
+                    ["install", *(["-e"] if editable else []), target],
+                    extra_env=env,
+                )
+            except ProjectEnvError as exc:
+                last = exc  # e.g. a backend without build_editable: try a regular build
+                continue
+            project.editable = editable
+            done.append(
+                f"the project itself ({how}) from {project.origin}"
+                + (f" with extras {', '.join(extras)}" if extras else "")
+            )
+            dropped = [e for e in project.optional_extras if e not in extras]
+            if dropped and last is not None:
+                skipped.append(
+                    f"extras {', '.join(dropped)}: skipped, they would not install "
+                    f"({last.reason or 'see the log'})"
+                )
+            return
+    assert last is not None
+    raise last
+
+
+# Build leftovers that are not part of the package's source
+_BUILD_LEFTOVERS = re.compile(r"(^|/)(build|dist|\.eggs|[^/]*\.egg-info|__pycache__)(/|$)")
+_GENERATED_MAX_FILES = 20
+_GENERATED_MAX_BYTES = 200_000
+
+
+def _listing(root: Path) -> set[str]:
+    """Every regular file below `root`, relative, without following links."""
+    found: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in filenames:
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            if stat.S_ISREG(os.lstat(os.path.join(dirpath, name)).st_mode):
+                found.add(rel)
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+    return found
+
+
+def _generated(copy: Path, before: set[str]) -> dict[str, str]:
+    """Source files the project's build wrote into its tree (a `_version.py` from git),
+    read back without following links; build leftovers are not source."""
+    out: dict[str, str] = {}
+    for rel in sorted(_listing(copy) - before):
+        if _BUILD_LEFTOVERS.search(rel) or not rel.endswith((".py", ".txt", ".json")):
+            continue
+        if len(out) >= _GENERATED_MAX_FILES:
+            break
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            out[rel] = safe_fs.read_text(copy, rel, limit=_GENERATED_MAX_BYTES)
+    return out
 
 
 def sandbox_python_identity(sandbox: Sandbox, python: str) -> str:
@@ -1007,6 +901,7 @@ def _build(
     timeout_s: float,
     cancel: threading.Event | None,
     sandbox_identity: str | None = None,
+    version: str = "0.0.0",
 ) -> ProjectEnv:
     """Build the environment at its final path (we hold the key's lock; no marker yet)."""
     started = time.monotonic()
@@ -1080,7 +975,9 @@ def _build(
         offline_mounts = [Mount(work, writable=True), Mount(final, writable=True)]
         extra: dict[str, Any] = {"python_prefixes": prefixes} if prefixes else {}
 
-        def sandboxed(argv: list[str], *, network: bool) -> RunResult:
+        def sandboxed(
+            argv: list[str], *, network: bool, extra_env: dict[str, str] | None = None
+        ) -> RunResult:
             _check_cancel(cancel)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -1093,7 +990,7 @@ def _build(
                     argv,
                     mounts=online_mounts if network else offline_mounts,
                     workdir=copy,
-                    env=online_env if network else offline_env,
+                    env={**(online_env if network else offline_env), **(extra_env or {})},
                     timeout_s=remaining,
                     network=network,
                     cancel=cancel,
@@ -1110,10 +1007,16 @@ def _build(
                 )
             return result
 
-        def pip(label: str, args: Sequence[str], *, network: bool = True) -> None:
+        def pip(
+            label: str,
+            args: Sequence[str],
+            *,
+            network: bool = True,
+            extra_env: dict[str, str] | None = None,
+        ) -> None:
             argv = [str(env_python), "-m", "pip", *args]
             emit(f"pip: {label}")
-            result = sandboxed(argv, network=network)
+            result = sandboxed(argv, network=network, extra_env=extra_env)
             if not result.ok:
                 package, reason = pip_failure(result.stdout + "\n" + result.stderr)
                 raise ProjectEnvError(
@@ -1133,15 +1036,38 @@ def _build(
                 )
             return _parse_distributions(result.stdout)
 
-        plan = _install_plan(copy)
-        for step in plan.steps:
-            pip(step.label, step.pip_args)
+        try:
+            plan = setup_plan(copy)
+        except PlanError as exc:
+            raise ProjectEnvError(str(exc), reason=str(exc)) from exc
+        done: list[str] = []  # what was installed, from where
+        skipped: list[str] = list(plan.notes)
+        generated: dict[str, str] = {}
+        if plan.project is not None:
+            before = _listing(copy)
+            _install_project(plan, copy, version, pip, done, skipped)
+            generated = _generated(copy, before)
+            if generated:
+                emit(f"the build wrote {', '.join(sorted(generated))}; runs get it too")
+        required = [src for src in plan.sources if not src.optional]
+        if required:
+            args = [a for src in required for a in _pip_args(src, copy)]
+            pip(
+                "test dependencies (" + ", ".join(src.origin for src in required) + ")",
+                ["install", *args],
+            )
+            done += [f"{src.label} from {src.origin}" for src in required]
+        for src in (s for s in plan.sources if s.optional):
+            try:
+                pip(f"{src.label} ({src.origin})", ["install", *_pip_args(src, copy)])
+            except ProjectEnvError as exc:
+                # a dev group's linters and doc tools are not needed to run the tests
+                why = f"pip could not install {exc.package}" if exc.package else "pip failed"
+                skipped.append(f"{src.origin}: skipped, {why} ({exc.reason or 'see the log'})")
+                emit(f"warning: {skipped[-1]}")
+            else:
+                done.append(f"{src.label} from {src.origin}")
         dists = distributions()
-        copy_url = copy.as_uri()
-        own = [d.name for d in dists if d.url == copy_url or d.url.startswith(copy_url + "/")]
-        if own:
-            pip("uninstall the project itself", ["uninstall", "-y", *own], network=False)
-            dists = distributions()
         runner = [r for r in RUNNER_REQUIREMENTS if r != PYTEST_REQUIREMENT]
         if not any(canonicalize_name(d.name) == "pytest" for d in dists):
             runner.append(PYTEST_REQUIREMENT)
@@ -1160,7 +1086,14 @@ def _build(
             "recipe": RECIPE_VERSION,
             "project": project,
             "python": identity,
-            "plan": plan.description,
+            "setup": {
+                "plan": plan.as_json(),
+                "installed_from": done,
+                "skipped": skipped,
+                "python": identity.split("|")[0].split()[0],
+                "version": version if plan.project and plan.project.scm else None,
+            },
+            "generated": generated,
             "dependency_files": dependency_files(repo),
             "site_packages": site_rel,
             "installed": installed,
@@ -1185,4 +1118,6 @@ def _build(
         key=key,
         reused=False,
         installed=installed,
+        setup=marker["setup"],
+        generated=generated,
     )

@@ -27,9 +27,9 @@ from agents_app.env.tools import ensure_tool_env
 from agents_app.pipeline.context import Cancelled, StageContext, StageError
 from agents_app.sandbox import Mount, RunResult, SandboxError
 from agents_app.sandbox.base import RUNNER_SIDE
-from tasks_app.core import git
+from tasks_app.core import git, safe_fs
 from tasks_app.core.redaction import redact
-from tasks_app.core.workspace import read_json, scratch_root, worktrees_root
+from tasks_app.core.workspace import read_json, scratch_root, worktrees_root, write_json
 from tasks_app.models import Task
 
 BOOT = RUNNER_SIDE / "boot"
@@ -315,4 +315,38 @@ def build_runtime(ctx: StageContext) -> TaskRuntime:
             package=exc.package,
             reason=exc.reason,
         ) from exc
+    laid = overlay_generated(worktree, rt.project_env.generated)
+    if laid:
+        ctx.emit(f"laid the build's generated file(s) over the worktree: {', '.join(laid)}")
+    record_setup(ctx.ws.context / "project_analysis.json", rt.project_env.setup)
     return rt
+
+
+def overlay_generated(worktree: Path, generated: dict[str, str]) -> list[str]:
+    """Write the files the project's build generates (a version module from git) into
+    TFactory's own worktree, where the checkout lacks them: tests import the checkout,
+    and would fail on `import pkg._version` otherwise. Never over a file the branch has,
+    never through a link, never into a folder the branch does not have."""
+    laid = []
+    for rel, text in sorted(generated.items()):
+        parent = str(Path(rel).parent)
+        try:
+            if safe_fs.is_regular_file(worktree, rel) or (worktree / rel).is_symlink():
+                continue
+            safe_fs.list_files(worktree, parent)  # the folder exists and is no link
+            safe_fs.write_text(worktree, rel, text)
+        except OSError:
+            continue
+        laid.append(rel)
+    return laid
+
+
+def record_setup(analysis_file: Path, setup: dict[str, Any]) -> None:
+    """project_analysis.json's `setup`: what was installed from where, with which Python,
+    and what was skipped and why."""
+    if not setup or not analysis_file.exists():
+        return
+    data = read_json(analysis_file)
+    if data.get("setup") != setup:
+        data["setup"] = setup
+        write_json(analysis_file, data)

@@ -12,11 +12,13 @@ Resulting tree (repo root = DEST_DIR):
     README.md                      monorepo readme, no pyproject/setup.py/tox.ini at root
     docs/index.md                  unrelated content
     tools/lint.sh                  unrelated content
-    packages/python-slugify/...    the untouched sdist tree (pyproject.toml, setup.py, slugify/, tests/)
+    packages/python-slugify/...    the untouched sdist tree (pyproject.toml, setup.py,
+                                   slugify/, tests/)
 
 Run the base (A = 9.1.0) and feature (B = 9.1.1) sdists through this script to get
 the two states; the tests are run from inside packages/python-slugify.
 """
+
 import os
 import shutil
 import sys
@@ -37,7 +39,7 @@ def main(sdist: str, dest: str) -> None:
     os.makedirs(os.path.join(dest, "packages"))
     with tempfile.TemporaryDirectory() as tmp:
         with tarfile.open(sdist) as tf:
-            tf.extractall(tmp)
+            tf.extractall(tmp, filter="data")  # no links or paths out of tmp
         (inner,) = os.listdir(tmp)
         shutil.move(os.path.join(tmp, inner), os.path.join(dest, "packages", "python-slugify"))
     with open(os.path.join(dest, "README.md"), "w") as f:

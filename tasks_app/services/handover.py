@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from agents_app.env.plan import PlanError, setup_plan
 from agents_app.llm.session import LLMError, mode_for_new_task
 from agents_app.sandbox import SANDBOX_CHOICES
 from agents_app.spec import analysis, criteria
@@ -400,7 +401,12 @@ def _lay_out(task: Task, checked: CheckedHandover, ws: Workspace) -> None:
             "worktree": str(worktree),
         },
     )
-    write_json(ws.context / "project_analysis.json", analysis.analyse_project(worktree))
+    found = analysis.analyse_project(worktree)
+    try:  # what set-up will install, read statically; the build records what it did
+        found["setup"] = {"plan": setup_plan(worktree).as_json()}
+    except PlanError as exc:
+        found["setup"] = {"plan": None, "error": str(exc)}
+    write_json(ws.context / "project_analysis.json", found)
     write_text(ws.task_md, _task_md(task, checked))
 
 
