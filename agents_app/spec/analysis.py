@@ -454,6 +454,67 @@ def _test_dirs(files: list[str], testpaths: list[str], root: Path) -> list[str]:
     return sorted(outer)
 
 
+def _pytest_ini(
+    root: Path,
+    fileset: set[str],
+    pyproject: dict[str, Any],
+    tox_ini: configparser.ConfigParser | None,
+    setup_cfg: configparser.ConfigParser | None,
+    warnings: list[str],
+) -> dict[str, Any] | None:
+    """The file pytest takes its configuration from in the repository's root, as pytest
+    chooses it (pytest.ini, pyproject.toml, tox.ini, setup.cfg), and what the runs need
+    of it: addopts, testpaths, python_files, DJANGO_SETTINGS_MODULE."""
+    keys = ("addopts", "testpaths", "python_files", "DJANGO_SETTINGS_MODULE")
+    for name in ("pytest.ini", ".pytest.ini"):
+        if name in fileset:
+            cp = _ini(root, name, warnings)
+            section = (
+                dict(cp.items("pytest")) if cp is not None and cp.has_section("pytest") else {}
+            )
+            return {"file": name, **{k: section.get(k.lower()) for k in keys}}
+    table = _dig(pyproject, "tool", "pytest", "ini_options")
+    if isinstance(table, dict):
+        values = {k: table.get(k) for k in keys}
+        for k in ("addopts", "testpaths", "python_files"):
+            if isinstance(values[k], list):
+                values[k] = " ".join(str(v) for v in values[k])
+        return {"file": "pyproject.toml", **values}
+    for cp, name, section in (
+        (tox_ini, "tox.ini", "pytest"),
+        (setup_cfg, "setup.cfg", "tool:pytest"),
+    ):
+        if cp is not None and cp.has_section(section):
+            items = dict(cp.items(section, raw=True))
+            return {"file": name, **{k: items.get(k.lower()) for k in keys}}
+    return None
+
+
+_SETTINGS_HINT = re.compile(r"""DJANGO_SETTINGS_MODULE['"]?\s*[,=:]\s*['"]([A-Za-z_][\w.]*)['"]""")
+
+
+def _django_settings(
+    root: Path, files: list[str], pytest_ini: dict[str, Any] | None, warnings: list[str]
+) -> str | None:
+    """The settings module a Django project's tests run with: pytest-django's setting, or
+    what runtests.py / manage.py / conftest.py set DJANGO_SETTINGS_MODULE to, or a
+    tests/settings.py."""
+    if pytest_ini and pytest_ini.get("DJANGO_SETTINGS_MODULE"):
+        return str(pytest_ini["DJANGO_SETTINGS_MODULE"]).strip()
+    addopts = str((pytest_ini or {}).get("addopts") or "")
+    if m := re.search(r"--ds[= ]([\w.]+)", addopts):
+        return m.group(1)
+    for name in ("runtests.py", "manage.py", "conftest.py", "tests/conftest.py"):
+        if name in files:
+            text = _read(root, name, warnings) or ""
+            if m := _SETTINGS_HINT.search(text):
+                return m.group(1)
+    for candidate in ("tests/settings.py", "tests/test_settings.py", "test_settings.py"):
+        if candidate in files:
+            return candidate.removesuffix(".py").replace("/", ".")
+    return None
+
+
 def analyse_project(repo_root: Path) -> dict[str, Any]:
     """Analyse the repository at ``repo_root`` without running any of its code."""
     root = Path(repo_root)
@@ -598,6 +659,9 @@ def analyse_project(repo_root: Path) -> dict[str, Any]:
         if cp is not None and cp.has_option("pytest", "testpaths"):
             testpaths = cp.get("pytest", "testpaths").split()
 
+    pytest_ini = _pytest_ini(root, fileset, pyproject, tox_ini, setup_cfg, warnings)
+    django_settings = _django_settings(root, files, pytest_ini, warnings)
+
     requires_python = None
     if isinstance(project.get("requires-python"), str):
         requires_python = project["requires-python"]
@@ -628,6 +692,8 @@ def analyse_project(repo_root: Path) -> dict[str, Any]:
         "import_roots_evidence": roots_why,
         "src_layout": src_layout,
         "test_dirs": _test_dirs(files, testpaths, root),
+        "pytest_ini": pytest_ini,
+        "django_settings": django_settings,
         "packages": _packages(files, import_roots),
         "requires_python": requires_python,
         "python_files": len(py_files),

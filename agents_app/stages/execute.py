@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +40,80 @@ ORDERS = ("forward", "reverse", "shuffle:{seed}")
 BLOCKED_PLUGINS = ("cov", "xdist", "randomly", "cacheprovider")
 
 
+# Options in a project's addopts that would corrupt the measurement (another coverage
+# collector, tests spread over processes or reordered, a run that stops early or reruns
+# failures): dropped; with a value when the option takes one.
+DROPPED_OPTIONS = {
+    "-n": True, "--numprocesses": True, "--dist": True, "--maxprocesses": True,
+    "--maxfail": True, "--reruns": True, "--reruns-delay": True, "--randomly-seed": True,
+    "-x": False, "--exitfirst": False, "--lf": False, "--last-failed": False, "--ff": False,
+    "--failed-first": False, "--sw": False, "--stepwise": False, "--looponfail": False,
+    "-f": False, "--randomly-dont-reorganize": False, "--no-cov": False,
+    "--cov-fail-under": True, "--cov-report": True, "--cov-config": True,
+    "--cov-context": True,
+}  # fmt: skip
+DROPPED_PLUGINS = ("cov", "pytest_cov", "xdist", "xdist.plugin", "randomly", "rerunfailures")
+
+
+def filter_addopts(addopts: str) -> tuple[str, list[str]]:
+    """The project's addopts without what would corrupt the measurement: (kept, dropped)."""
+    try:
+        tokens = shlex.split(addopts)
+    except ValueError:
+        tokens = addopts.split()
+    kept: list[str] = []
+    dropped: list[str] = []
+    i = 0
+    while i < len(tokens):
+        option = tokens[i]
+        name = option.split("=", 1)[0]
+        takes_value = DROPPED_OPTIONS.get(name)
+        plugin = name == "-p" and i + 1 < len(tokens) and tokens[i + 1] in DROPPED_PLUGINS
+        if takes_value is not None:
+            step = 2 if takes_value and "=" not in option and i + 1 < len(tokens) else 1
+        elif option.startswith(("--cov", "--no-cov")) or plugin:
+            step = 2 if plugin or (option == "--cov" and _value_follows(tokens, i)) else 1
+        elif (option.startswith("-n") and option[2:].isdigit()) or option == "-nauto":
+            step = 1
+        else:
+            kept.append(option)
+            i += 1
+            continue
+        dropped += tokens[i : i + step]
+        i += step
+    return shlex.join(kept), dropped
+
+
+def _value_follows(tokens: list[str], i: int) -> bool:
+    return i + 1 < len(tokens) and not tokens[i + 1].startswith("-")
+
+
+def suite_options(analysis: dict[str, Any]) -> tuple[list[str], dict[str, str], list[str]]:
+    """How the project runs its tests, as options and environment for every pytest run:
+    its addopts (less what would corrupt the measurement), unittest's file names for a
+    unittest-only suite, the settings module of a Django project. Returns (options, env,
+    the addopts dropped)."""
+    ini = analysis.get("pytest_ini") or {}
+    options: list[str] = []
+    dropped: list[str] = []
+    if ini.get("addopts"):
+        kept, dropped = filter_addopts(str(ini["addopts"]))
+        options += ["-o", f"addopts={kept}"]
+    if analysis.get("test_framework") == "unittest" and not ini.get("python_files"):
+        options += ["-o", "python_files=test*.py *_test.py *_tests.py"]
+    env = {}
+    if analysis.get("django_settings") and "django" in (analysis.get("frameworks") or []):
+        env["DJANGO_SETTINGS_MODULE"] = str(analysis["django_settings"])
+    return options, env, dropped
+
+
 def _changed_py_files(plan: dict[str, Any]) -> list[str]:
     return sorted({t["path"] for t in plan.get("targets", [])})
 
 
-def _pytest_argv(rt: TaskRuntime, paths: list[str], out: Path, rc: Path | None) -> list[str]:
+def _pytest_argv(
+    rt: TaskRuntime, paths: list[str], out: Path, rc: Path | None, options: Sequence[str] = ()
+) -> list[str]:
     argv = [str(rt.project_env.python)]
     if rc is not None:
         argv += ["-m", "coverage", "run", f"--rcfile={rc}", f"--data-file={out / 'coverage'}"]
@@ -54,6 +125,7 @@ def _pytest_argv(rt: TaskRuntime, paths: list[str], out: Path, rc: Path | None) 
         "--no-header",
         "-rN",
         f"--timeout={settings.TFACTORY_TEST_TIMEOUT_S}",
+        *options,
         *paths,
     ]
     return argv
@@ -78,8 +150,11 @@ def run_pytest(
     hash_seed: str = "0",
     coverage_files: list[Path] | None = None,
     timeout_s: float = 900,
+    options: Sequence[str] = (),
+    extra_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """One pytest run in the sandbox; returns the plugin's results (+ coverage export).
+    `options` and `extra_env` are how the project runs its suite (suite_options).
 
     When a test takes the whole process down (it exhausted memory or processes, or
     crashed the interpreter), the progress log names it: it is recorded as `crashed`
@@ -109,10 +184,11 @@ def run_pytest(
             TFACTORY_RESULTS=str(out / "results.json"),
             TFACTORY_PROGRESS=str(out / "progress.jsonl"),
             PYTHONHASHSEED=hash_seed,
+            **(extra_env or {}),
         )
-        argv = _pytest_argv(rt, paths, out, rc)
-        if no_addopts:
-            argv[argv.index("-q") : argv.index("-q")] = ["-o", "addopts="]
+        # without the project's addopts at all when they still name a plugin we keep out
+        run_options = [*options, "-o", "addopts="] if no_addopts else list(options)
+        argv = _pytest_argv(rt, paths, out, rc, run_options)
         argv += [f"--deselect={n}" for n in deselect]
         mounts = [Mount(repo, writable=True), Mount(out, writable=True)]
         if rc is not None:
@@ -291,14 +367,23 @@ def run(ctx: StageContext) -> str | None:
     changed = [repo / p for p in changed_files]
     analysis = read_json(ctx.ws.context / "project_analysis.json")
 
-    # the existing suite, for the "before" coverage
+    # the existing suite, for the "before" coverage, run as the project runs it
     existing = existing_test_paths(repo, analysis)
+    options, suite_env, dropped = suite_options(analysis)
+    if dropped:
+        ctx.emit(
+            f"the project's pytest addopts without {shlex.join(dropped)} (they would "
+            "change what is measured)"
+        )
     if not changed:
         ctx.emit.warn("no changed Python code: there is nothing to measure")
         baseline = {"label": "baseline", "tests": [], "duration_s": 0.0, "coverage": {"files": {}}}
     elif existing:
         ctx.emit(f"running the existing suite ({', '.join(existing)}) under coverage")
-        baseline = run_pytest(ctx, rt, repo, existing, "baseline", coverage_files=changed)
+        baseline = run_pytest(
+            ctx, rt, repo, existing, "baseline", coverage_files=changed, options=options,
+            extra_env=suite_env,
+        )  # fmt: skip
         counts = _count(baseline)
         ctx.emit(
             f"existing suite: {counts['passed']} passed, {counts['failed']} failed, "
@@ -340,6 +425,8 @@ def run(ctx: StageContext) -> str | None:
             order=order,
             hash_seed=str(1000 + i),
             coverage_files=changed if i == 0 else None,
+            options=options,
+            extra_env=suite_env,
         )
         data["files"] = {f"{cand_dir}/{Path(f).name}": f for f in files}
         counts = _count(data)
@@ -368,7 +455,10 @@ def run(ctx: StageContext) -> str | None:
             "no_addopts": no_addopts,
         },
     )
-    run_mutation_lane(ctx, rt, plan, tests, files, existing, baseline, cand_data, no_addopts)
+    pytest_args = [*options, *(["-o", "addopts="] if no_addopts else [])]
+    run_mutation_lane(
+        ctx, rt, plan, tests, files, existing, baseline, cand_data, pytest_args, suite_env
+    )
     return None
 
 
@@ -381,7 +471,8 @@ def run_mutation_lane(
     existing: list[str],
     baseline: dict[str, Any],
     cand_runs: list[dict[str, Any]],
-    no_addopts: bool,
+    pytest_args: list[str],
+    suite_env: dict[str, str] | None = None,
 ) -> None:
     """The kill matrix of the changed lines' mutants, in a fresh copy of the repository
     (the runs above may have written into theirs). A failure here fails this lane only:
@@ -405,7 +496,8 @@ def run_mutation_lane(
             candidate_runs=cand_runs,
             candidates=nodeids,
             test_paths=existing + [f"{cand_dir}/{Path(f).name}" for f in files],
-            pytest_args=["-o", "addopts="] if no_addopts else [],
+            pytest_args=pytest_args,
+            suite_env=suite_env,
         )
     except Cancelled:
         raise

@@ -170,6 +170,7 @@ def run(
     candidates: dict[str, str],
     test_paths: list[str],
     pytest_args: list[str],
+    suite_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run the lane; writes runs/mutation.json and returns it.
 
@@ -231,7 +232,7 @@ def run(
         return _finish(ctx, data, started)
     durations = _durations([baseline, *candidate_runs[:1]])
     results, error, extra = _run_in_sandbox(
-        ctx, rt, repo, data, sources, test_paths, pytest_args, durations
+        ctx, rt, repo, data, sources, test_paths, pytest_args, durations, suite_env or {}
     )
     data.update(extra)
     data["results"] = results
@@ -267,6 +268,7 @@ def _run_in_sandbox(
     test_paths: list[str],
     pytest_args: list[str],
     durations: dict[str, float],
+    suite_env: dict[str, str],
 ) -> tuple[dict[str, Any], str | None, dict[str, Any]]:
     budget = float(ctx.option("mutation_budget_s", settings.TFACTORY_MUTATION_BUDGET_S))
     wanted = {t for m in data["mutants"] for t in m["tests"]}
@@ -285,7 +287,7 @@ def _run_in_sandbox(
     (ctl / "job.json").write_text(json.dumps(job))
     out = rt.out_dir("mutation")
     argv = [rt.project_env.python, "-m", "tfactory_mutrun", ctl / "job.json", out]
-    env = rt.env(pythonpath=rt.roots_in(repo), PYTHONHASHSEED="0")
+    env = rt.env(pythonpath=rt.roots_in(repo), PYTHONHASHSEED="0", **suite_env)
     mounts = [Mount(repo, writable=True), Mount(out, writable=True), Mount(ctl)]
     watcher = _Progress(ctx, out, total=sum(1 for m in data["mutants"] if not m["ignored"]))
     watcher.start()
