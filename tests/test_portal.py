@@ -213,7 +213,7 @@ def test_a_broken_existing_suite_is_said_first_and_its_before_figures_read_unkno
     assert "No module named &#x27;pkg._version&#x27;" in html
     assert html.count(">unknown<") == 2  # lines and branches before
     assert "with the existing suite: unknown" in html
-    assert "<span class=\"pct\">46.2%</span>" not in html  # not the demo's real figure
+    assert '<span class="pct">46.2%</span>' not in html  # not the demo's real figure
     tab = page(client.get(f"/tasks/{finished.pk}/?lane=mutation"))
     assert "unknown: the suite could not be run" in tab
 
