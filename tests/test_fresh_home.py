@@ -78,10 +78,9 @@ def test_the_token_command_and_the_portal_create_the_database_on_first_use(tmp_p
     assert {"tasks_app_task", "authtoken_token", "django_q_ormq"} <= tables(
         home / "tfactory.sqlite3"
     )
-    # the ASGI application (daphne) and the WSGI one migrate on import as well
-    for module in ("tfactory.asgi", "tfactory.wsgi"):
+    # the ASGI application (daphne) and the WSGI one: on their first request, not on import
+    for module, code in (("tfactory.asgi", ASGI_GET), ("tfactory.wsgi", WSGI_GET)):
         other = tmp_path / f"home-{module}"
-        code = f"import {module}; print('ready')"
         started = subprocess.run(
             [sys.executable, "-c", code],
             env={**fresh_env(other), "DJANGO_SETTINGS_MODULE": "tfactory.settings"},
@@ -90,8 +89,46 @@ def test_the_token_command_and_the_portal_create_the_database_on_first_use(tmp_p
             timeout=300,
             cwd=ROOT,
         )
-        assert started.stdout.strip() == "ready", started.stderr[-2000:]
+        assert started.stdout.split() == ["no-database-yet", "200"], started.stderr[-2000:]
         assert "tasks_app_task" in tables(other / "tfactory.sqlite3")
+
+
+# import the application (no table is touched), then GET the login page through it
+ASGI_GET = """
+import asyncio, os, sqlite3
+from tfactory.asgi import application
+from django.conf import settings
+db = settings.DATABASES["default"]["NAME"]
+tables = []
+if os.path.exists(db):
+    tables = sqlite3.connect(db).execute("select name from sqlite_master").fetchall()
+print("no-database-yet" if ("tasks_app_task",) not in tables else "database-at-import")
+from asgiref.testing import ApplicationCommunicator
+scope = {"type": "http", "method": "GET", "path": "/accounts/login/", "query_string": b"",
+         "headers": [(b"host", b"localhost")], "scheme": "http", "server": ("localhost", 80),
+         "client": ("127.0.0.1", 1)}
+async def get():
+    c = ApplicationCommunicator(application, scope)
+    await c.send_input({"type": "http.request", "body": b""})
+    return (await c.receive_output(timeout=60))["status"]
+print(asyncio.run(get()))
+"""
+WSGI_GET = """
+import os, sqlite3
+from wsgiref.util import setup_testing_defaults
+from tfactory.wsgi import application
+from django.conf import settings
+db = settings.DATABASES["default"]["NAME"]
+tables = []
+if os.path.exists(db):
+    tables = sqlite3.connect(db).execute("select name from sqlite_master").fetchall()
+print("no-database-yet" if ("tasks_app_task",) not in tables else "database-at-import")
+environ = {"PATH_INFO": "/accounts/login/", "HTTP_HOST": "localhost"}
+setup_testing_defaults(environ)
+status = []
+application(environ, lambda s, h: status.append(s))
+print(status[0].split()[0])
+"""
 
 
 def test_the_mcp_server_starts_on_an_empty_home_with_nothing_but_protocol_on_stdout(tmp_path):

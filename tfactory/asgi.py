@@ -12,22 +12,21 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tfactory.settings")
 # set Django up before anything imports models
 django_asgi_app = get_asgi_application()
 
-from tasks_app.core.database import ensure_database  # noqa: E402
-
-# a fresh TFACTORY_HOME gets its database on the first start
-ensure_database()
-
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from tasks_app.core.database import FirstUse  # noqa: E402
 from tasks_app.web.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
-    }
+# a fresh TFACTORY_HOME gets its database on the first request
+application = FirstUse(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(
+                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            ),
+        }
+    )
 )

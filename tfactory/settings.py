@@ -42,6 +42,9 @@ TFACTORY_AIFACTORY_ROOT = (
 )
 # auto | docker | bwrap | none; auto: Docker when a daemon answers, else bubblewrap
 TFACTORY_SANDBOX = os.getenv("TFACTORY_SANDBOX", "auto")
+# variables of TFactory's own environment a project's .tfactory.yml may pass to its tests
+# (tests.pass_env); none unless the operator lists them here
+TFACTORY_PASS_ENV = [n.strip() for n in os.getenv("TFACTORY_PASS_ENV", "").split(",") if n.strip()]
 TFACTORY_SANDBOX_MEMORY_MB = envint("TFACTORY_SANDBOX_MEMORY_MB", "4096")
 TFACTORY_SANDBOX_FILE_MB = envint("TFACTORY_SANDBOX_FILE_MB", "1024")
 TFACTORY_SANDBOX_PIDS = envint("TFACTORY_SANDBOX_PIDS", "512")

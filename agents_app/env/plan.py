@@ -27,6 +27,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from agents_app.env import requirements as reqfiles
+from agents_app.spec import config
 from tasks_app.core import safe_fs
 
 TEST_NAMES = ("test", "tests", "testing")
@@ -81,12 +82,14 @@ class SetupPlan:
     project: ProjectInstall | None = None
     sources: list[Source] = field(default_factory=list)
     requires_python: str | None = None
+    python: str | None = None  # the interpreter `.tfactory.yml` asks for ("3.12")
+    scm: str | None = None  # the version-from-git tool the project's build uses
     notes: list[str] = field(default_factory=list)
 
     def version_env(self, version: str) -> dict[str, str]:
         """The pretend-version variables for the install, when the project gets its
         version from git (its copy has no history)."""
-        if self.project is None or self.project.scm is None:
+        if self.scm is None:
             return {}
         return dict.fromkeys(VERSION_VARIABLES, version)
 
@@ -113,6 +116,11 @@ def setup_plan(repo: Path, root: str = ".") -> SetupPlan:
     repo = Path(repo)
     plan = SetupPlan(root=root)
     reader = _Reader(repo, root)
+    config_text = reader.text(config.FILE)
+    try:
+        project_config = config.parse(config_text) if config_text is not None else {}
+    except config.ConfigError as exc:
+        raise PlanError(str(exc)) from exc
     pyproject = reader.toml("pyproject.toml")
     setup_cfg = reader.ini("setup.cfg")
     setup_py = reader.setup_call()
@@ -312,6 +320,7 @@ def setup_plan(repo: Path, root: str = ".") -> SetupPlan:
             optional_extras=[e for e in optional_extras if e not in extras],
             scm=_scm(build, tool, reader, setup_py),
         )
+        plan.scm = plan.project.scm
     else:
         if extras:
             plan.notes.append(
@@ -320,6 +329,27 @@ def setup_plan(repo: Path, root: str = ".") -> SetupPlan:
             )
         if not plan.sources and (pyproject or setup_cfg is not None):
             plan.notes.append("no dependencies are declared for the tests")
+    return _configured(plan, project_config, reader)
+
+
+def _configured(plan: SetupPlan, project_config: dict[str, Any], reader: _Reader) -> SetupPlan:
+    """The plan with `.tfactory.yml`'s setup laid over it: its install lines replace what
+    was detected, its packages come on top, its python is asked for."""
+    setup = project_config.get("setup") or {}
+    origin = reader.rel(config.FILE)
+    lines = config.install_lines(project_config)
+    if lines is not None:
+        plan.notes.append(f"{origin} setup.install replaces the detected set-up")
+        plan.project = None
+        plan.sources = [
+            Source("installed as configured", f"{origin} setup.install", args) for args in lines
+        ]
+    if setup.get("packages"):
+        plan.sources.append(
+            Source("packages as configured", f"{origin} setup.packages", list(setup["packages"]))
+        )
+    if setup.get("python"):
+        plan.python = str(setup["python"])
     return plan
 
 

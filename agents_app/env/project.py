@@ -138,6 +138,7 @@ _TOP_LEVEL_FILES = (
     "setup.py",
     "setup.cfg",
     "tox.ini",
+    ".tfactory.yml",
     "Pipfile",
     "Pipfile.lock",
     "poetry.lock",
@@ -1040,21 +1041,25 @@ def _build(
             plan = setup_plan(copy)
         except PlanError as exc:
             raise ProjectEnvError(str(exc), reason=str(exc)) from exc
+        python_version = identity.split("|")[0].split()[0]
+        if plan.python and not (python_version + ".").startswith(plan.python + "."):
+            raise ProjectEnvError(
+                f".tfactory.yml asks for Python {plan.python}; the {sandbox.name} sandbox's "
+                f"interpreter is {python_version}",
+                reason=f"Python {plan.python} is not available in the {sandbox.name} sandbox",
+            )
         done: list[str] = []  # what was installed, from where
         skipped: list[str] = list(plan.notes)
-        generated: dict[str, str] = {}
+        before = _listing(copy)
         if plan.project is not None:
-            before = _listing(copy)
             _install_project(plan, copy, version, pip, done, skipped)
-            generated = _generated(copy, before)
-            if generated:
-                emit(f"the build wrote {', '.join(sorted(generated))}; runs get it too")
         required = [src for src in plan.sources if not src.optional]
         if required:
             args = [a for src in required for a in _pip_args(src, copy)]
             pip(
                 "test dependencies (" + ", ".join(src.origin for src in required) + ")",
                 ["install", *args],
+                extra_env=plan.version_env(version),  # `-e .` lines of .tfactory.yml
             )
             done += [f"{src.label} from {src.origin}" for src in required]
         for src in (s for s in plan.sources if s.optional):
@@ -1067,6 +1072,10 @@ def _build(
                 emit(f"warning: {skipped[-1]}")
             else:
                 done.append(f"{src.label} from {src.origin}")
+        # what the builds wrote into the source tree (a version module from git)
+        generated = _generated(copy, before)
+        if generated:
+            emit(f"the build wrote {', '.join(sorted(generated))}; runs get it too")
         dists = distributions()
         runner = [r for r in RUNNER_REQUIREMENTS if r != PYTEST_REQUIREMENT]
         if not any(canonicalize_name(d.name) == "pytest" for d in dists):
@@ -1090,8 +1099,8 @@ def _build(
                 "plan": plan.as_json(),
                 "installed_from": done,
                 "skipped": skipped,
-                "python": identity.split("|")[0].split()[0],
-                "version": version if plan.project and plan.project.scm else None,
+                "python": python_version,
+                "version": version if plan.scm else None,
             },
             "generated": generated,
             "dependency_files": dependency_files(repo),

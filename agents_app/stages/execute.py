@@ -104,6 +104,15 @@ def suite_options(analysis: dict[str, Any]) -> tuple[list[str], dict[str, str], 
     env = {}
     if analysis.get("django_settings") and "django" in (analysis.get("frameworks") or []):
         env["DJANGO_SETTINGS_MODULE"] = str(analysis["django_settings"])
+    # .tfactory.yml's tests: more options, plain values, and values of TFactory's own
+    # environment its operator lets projects have (TFACTORY_PASS_ENV)
+    tests = (analysis.get("config") or {}).get("tests") or {}
+    options += [str(a) for a in tests.get("args") or []]
+    env.update({str(k): str(v) for k, v in (tests.get("env") or {}).items()})
+    allowed = set(settings.TFACTORY_PASS_ENV)
+    for name in tests.get("pass_env") or []:
+        if name in allowed and name in os.environ:
+            env[name] = os.environ[name]
     return options, env, dropped
 
 
@@ -324,7 +333,11 @@ def setup_failure(ws: Workspace) -> dict[str, Any] | None:
 
 
 def existing_test_paths(repo: Path, analysis: dict[str, Any]) -> list[str]:
-    dirs = [d for d in analysis.get("test_dirs") or [] if (repo / d).exists()]
+    """What the existing suite is: .tfactory.yml's tests.paths, else the test folders
+    the analysis found (pytest's testpaths among them)."""
+    configured = ((analysis.get("config") or {}).get("tests") or {}).get("paths")
+    wanted = configured or analysis.get("test_dirs") or []
+    dirs = [d for d in wanted if (Path(repo) / d).exists()]
     return dirs or []
 
 

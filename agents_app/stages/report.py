@@ -54,6 +54,7 @@ def build_report(task: Task) -> dict[str, Any]:
     mutation = _load(ws.runs / Runs.MUTATION_SUMMARY)
     baseline = (_load(ws.runs / Runs.BASELINE) or {}).get("state")
     setup = _load(ws.runs / Runs.SETUP)
+    analysis = _load(ws.context / "project_analysis.json") or {}
     generation = _load(ws.runs / Runs.GENERATION) or {}
     model_gen = generation.get("model") or {}
     relevance = (_load(ws.runs / Runs.JUDGE) or {}).get("tests", {})
@@ -186,6 +187,8 @@ def build_report(task: Task) -> dict[str, Any]:
         "baseline": baseline,
         # the project's set-up, when it failed: the requirement pip could not install and why
         "setup": setup,
+        # what TFactory detected and did, and what .tfactory.yml changed: what to override
+        "project_setup": project_setup(analysis, baseline),
         "criteria": criteria,
         "tests": test_entries,
         "coverage": cov,
@@ -231,6 +234,55 @@ def build_report(task: Task) -> dict[str, Any]:
             else None,
         },
     }
+
+
+def project_setup(analysis: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str, Any]:
+    """report.json's `project_setup`: how the project was set up and its suite run — the
+    detected values a user overrides with .tfactory.yml."""
+    setup = analysis.get("setup") or {}
+    ini = analysis.get("pytest_ini") or {}
+    return {
+        "config_file": ".tfactory.yml" if analysis.get("config") else None,
+        "config": analysis.get("config"),
+        "python": setup.get("python"),
+        "requires_python": (setup.get("plan") or {}).get("requires_python"),
+        "installed_from": setup.get("installed_from"),
+        "skipped": setup.get("skipped"),
+        "version": setup.get("version"),
+        "test_framework": analysis.get("test_framework"),
+        "test_paths": (baseline or {}).get("paths") or analysis.get("test_dirs"),
+        "pytest_config": ini.get("file"),
+        "django_settings": analysis.get("django_settings"),
+        "import_roots": analysis.get("import_roots"),
+    }
+
+
+def setup_markdown(r: dict[str, Any]) -> list[str]:
+    ps = r.get("project_setup") or {}
+    if not any(ps.get(k) for k in ("installed_from", "python", "test_paths")):
+        return []
+    out = ["## Set-up", ""]
+    source = ps.get("config_file") or "detected; override it in .tfactory.yml (see the README)"
+    out.append(f"How the project was set up and its suite run ({source}):")
+    out.append("")
+    if ps.get("python"):
+        req = (
+            f" (the project asks for {ps['requires_python']})" if ps.get("requires_python") else ""
+        )
+        out.append(f"- Python {ps['python']}{req}")
+    for line in ps.get("installed_from") or []:
+        out.append(f"- installed: {_md(line, 200)}")
+    for line in ps.get("skipped") or []:
+        out.append(f"- skipped: {_md(line, 300)}")
+    if ps.get("test_paths"):
+        how = (
+            f" with {ps['pytest_config']}'s pytest configuration" if ps.get("pytest_config") else ""
+        )
+        out.append(f"- the existing suite: {', '.join(ps['test_paths'])}{how}")
+    if ps.get("django_settings"):
+        out.append(f"- Django settings: `{ps['django_settings']}`")
+    out.append("")
+    return out
 
 
 def _mutation(summary: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -383,6 +435,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         out.append("")
 
     out += findings_markdown(r)
+    out += setup_markdown(r)
 
     if r["criteria"]:
         out += [

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from agents_app.env.plan import PlanError, setup_plan
 from agents_app.llm.session import LLMError, mode_for_new_task
 from agents_app.sandbox import SANDBOX_CHOICES
-from agents_app.spec import analysis, criteria
+from agents_app.spec import analysis, config, criteria
 from tasks_app.core import git
 from tasks_app.core.events import emit_event
 from tasks_app.core.lanes import LANES, lanes_of
@@ -133,6 +133,7 @@ class CheckedHandover:
     base_sha: str
     merge_base: str
     spec: SpecSnapshot
+    config: dict[str, Any] = field(default_factory=dict)  # the branch's .tfactory.yml
 
 
 def aifactory_spec_dir(project: Project, spec_id: str) -> Path:
@@ -271,6 +272,9 @@ def check_handover(payload: Handover | dict[str, Any], *, local: bool = False) -
             "branch",
         )
     spec = check_spec(handover, project, local=local)
+    project_config = read_project_config(repo, head_sha)
+    # the file's lanes are the project's defaults; the handover's own options win
+    handover.options = {**config.lane_options(project_config), **handover.options}
     running = Task.objects.filter(project=project, spec_id=handover.spec_id).exclude(
         status__in=Task.TERMINAL
     )
@@ -280,7 +284,22 @@ def check_handover(payload: Handover | dict[str, Any], *, local: bool = False) -
             "cancel it or wait for it to finish",
             "spec_id",
         )
-    return CheckedHandover(handover, project, repo, head_sha, base_ref, base_sha, mbase, spec)
+    return CheckedHandover(
+        handover, project, repo, head_sha, base_ref, base_sha, mbase, spec, project_config
+    )
+
+
+def read_project_config(repo: Path, sha: str) -> dict[str, Any]:
+    """The branch's `.tfactory.yml` at its commit, validated; {} when it has none."""
+    raw = git.blob(repo, sha, config.FILE, limit=200_000)
+    if raw is None:
+        return {}
+    try:
+        return config.parse(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise HandoverError(f"{config.FILE} is not UTF-8 text", "config") from exc
+    except config.ConfigError as exc:
+        raise HandoverError(str(exc), "config") from exc
 
 
 def start_task(
@@ -402,6 +421,7 @@ def _lay_out(task: Task, checked: CheckedHandover, ws: Workspace) -> None:
         },
     )
     found = analysis.analyse_project(worktree)
+    found["config"] = checked.config or None  # .tfactory.yml, as validated
     try:  # what set-up will install, read statically; the build records what it did
         found["setup"] = {"plan": setup_plan(worktree).as_json()}
     except PlanError as exc:

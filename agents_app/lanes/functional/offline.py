@@ -7,6 +7,7 @@ decides. Engines run inside the sandbox with the project's environment.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -19,10 +20,21 @@ from agents_app.env import languages
 from agents_app.env.runtime import TaskRuntime, engine_budget, import_roots
 from agents_app.env.tools import ToolEnvError
 from agents_app.lanes.functional import LANE
-from agents_app.lanes.functional.engines import EngineJob, crosshair, line_ranges, pynguin, repair
+from agents_app.lanes.functional.engines import (
+    EngineJob,
+    EngineOutput,
+    crosshair,
+    line_ranges,
+    pynguin,
+    repair,
+)
 from agents_app.models import GeneratedTest
-from agents_app.pipeline.context import StageContext
+from agents_app.pipeline.context import Cancelled, StageContext
+from agents_app.sandbox import SandboxError
 from tasks_app.core import safe_fs
+from tasks_app.core.redaction import redact
+
+log = logging.getLogger(__name__)
 
 # the engines the language table names, by name: each has NAME and
 # generate(runtime, tool_env, job)
@@ -103,7 +115,20 @@ def run_engines(
                 return None
             job_budget = min(job.budget_s, remaining)
             ctx.emit(f"{engine_name}: generating tests for {job.module} ({job_budget}s budget)")
-            return engine.generate(rt, tool, _with_budget(job, job_budget))
+            started = time.monotonic()
+            try:
+                return engine.generate(rt, tool, _with_budget(job, job_budget))
+            except (Cancelled, SandboxError):  # the sandbox itself failing fails the stage
+                raise
+            except Exception as exc:  # one engine failing must not sink the others
+                log.exception("%s crashed on %s", engine_name, job.module)
+                return EngineOutput(
+                    engine=engine_name,
+                    module=job.module,
+                    source=None,
+                    duration_s=time.monotonic() - started,
+                    error=f"the engine crashed: {redact(f'{type(exc).__name__}: {exc}')[:300]}",
+                )
         finally:
             connection.close()  # this thread's own connection
 
