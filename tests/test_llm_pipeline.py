@@ -355,6 +355,14 @@ def test_openai_compatible_malformed_calls_flaky_runs_and_a_feedback_round(examp
     assert any("Mutants no kept test kills" in f and " -> " in f for f in fb)
     assert any(s.get("round") == 2 for s in report["generation"]["subtasks"])
     assert "test_fifteen_percent_of_333_again" in tests
+    # round 2 reused the existing suite's run and did not scan the branch again
+    messages = [e.message for e in task.events.all()]
+    suite_runs = sum(m.startswith("running the existing suite") for m in messages)
+    reused = sum(
+        m.startswith("the existing suite's run on this commit is reused") for m in messages
+    )
+    assert suite_runs <= 1 and suite_runs + reused == 2, messages
+    assert sum(m.startswith("lane sast: running") for m in messages) == 1
     # the judge and the summary ran once, after the last round
     assert report["summary"] == "Summary."
     assert tests["test_find_discount_matches_the_normalised_code"]["relevance"] == 2

@@ -223,3 +223,35 @@ def test_a_unittest_only_suite_named_the_unittest_way(tmp_path):
     )
     assert status == 0, out
     assert_suite_ran(report, 2, out)
+
+
+def test_a_package_in_a_subfolder_of_a_monorepo(tmp_path):
+    sub = "packages/greet"
+    files = {
+        "README.md": "# monorepo\n",
+        "docs/index.md": "# docs\n",
+        # another sub-project the change does not touch
+        "packages/other/pyproject.toml": '[project]\nname = "other"\nversion = "1"\n',
+        f"{sub}/pyproject.toml": (
+            '[build-system]\nrequires = ["setuptools>=64"]\n'
+            'build-backend = "setuptools.build_meta"\n'
+            '[project]\nname = "greet"\nversion = "1.0"\n'
+            '[dependency-groups]\ntest = ["pytest", "pytest-mock"]\n'
+            # only this package's own configuration collects its `check_` functions
+            '[tool.pytest.ini_options]\npython_functions = ["check_*"]\n'
+        ),
+        f"{sub}/greet/__init__.py": "",
+        f"{sub}/greet/core.py": CORE_BASE,
+        f"{sub}/tests/test_core.py": (
+            "from greet.core import greet\n\n\n"
+            "def check_greet(mocker):\n    assert greet('Ann') == 'Hello Ann'\n"
+        ),
+    }
+    repo = make_project(tmp_path, files, {f"{sub}/greet/core.py": CORE_FEATURE})
+    status, report, out = hand_over(repo, SPEC, *QUICK)
+    assert status == 0, out
+    assert_suite_ran(report, 1, out)
+    analysis = analysis_of(report)
+    assert analysis["package_root"] == sub
+    assert analysis["import_roots"] == [sub] and analysis["test_dirs"] == [f"{sub}/tests"]
+    assert any("dependency-groups" in s for s in analysis["setup"]["installed_from"])

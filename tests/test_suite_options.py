@@ -90,3 +90,26 @@ def test_a_django_app_runs_with_the_settings_module_its_test_runner_names(tmp_pa
     )
     _, env, _ = suite_options(analyse_project(root))
     assert env == {"DJANGO_SETTINGS_MODULE": "tests.settings"}
+
+
+def test_the_package_under_test_is_the_sub_project_that_owns_the_change(tmp_path):
+    from agents_app.spec.analysis import package_root
+
+    files = ["README.md", "libs/a/pyproject.toml", "libs/a/a/x.py", "libs/b/setup.py",
+             "libs/b/b/y.py", "libs/b/tests/test_y.py", "tests/data/setup.py"]  # fmt: skip
+    assert package_root(files, ["libs/b/b/y.py"]) == "libs/b"
+    assert package_root(files, ["libs/a/a/x.py", "libs/b/b/y.py"]) == "."  # both: unknown
+    assert package_root(["pyproject.toml", *files], ["libs/b/b/y.py"]) == "."  # a project
+    root = project(
+        tmp_path,
+        {
+            "libs/b/setup.py": "from setuptools import setup\nsetup(name='b')\n",
+            "libs/b/pytest.ini": "[pytest]\naddopts = -ra --cov=b\n",
+            "libs/b/b/__init__.py": "",
+            "libs/b/tests/test_y.py": "def test_y():\n    pass\n",
+        },
+    )
+    analysis = analyse_project(root, ["libs/b/b/__init__.py"])
+    assert analysis["package_root"] == "libs/b" and analysis["test_dirs"] == ["libs/b/tests"]
+    options, _, _ = suite_options(analysis)
+    assert options == ["-c", "libs/b/pytest.ini", "--rootdir", ".", "-o", "addopts=-ra"]

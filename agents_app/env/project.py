@@ -298,10 +298,14 @@ def _scan_dependency_files(repo: Path) -> tuple[list[str], list[str]]:
     return sorted(found), sorted(skipped)
 
 
-def dependency_files(repo: Path) -> list[str]:
-    """Dependency files of ``repo`` (relative POSIX paths, sorted). Symlinks and special
-    files are left out: they are never read, hashed or installed from."""
-    return _scan_dependency_files(Path(repo))[0]
+def dependency_files(repo: Path, root: str = ".") -> list[str]:
+    """Dependency files of ``repo`` (relative POSIX paths, sorted), and of its package's
+    folder ``root`` when that is not the repository's root. Symlinks and special files are
+    left out: they are never read, hashed or installed from."""
+    found = _scan_dependency_files(Path(repo))[0]
+    if root not in (".", ""):
+        found += [f"{root}/{rel}" for rel in _scan_dependency_files(Path(repo) / root)[0]]
+    return sorted(found)
 
 
 def skipped_dependency_files(repo: Path) -> list[str]:
@@ -395,7 +399,12 @@ def _python_identity(python: str) -> str:
 
 
 def env_key(
-    repo: Path, python: str = sys.executable, *, project: str = "", identity: str | None = None
+    repo: Path,
+    python: str = sys.executable,
+    *,
+    project: str = "",
+    identity: str | None = None,
+    root: str = ".",
 ) -> str:
     """sha256 over the project id, the dependency files (names and contents) and the files
     they include with -r/-c, the Python, the runner requirements and RECIPE_VERSION.
@@ -410,7 +419,9 @@ def env_key(
     digest.update(f"python={identity or _python_identity(python)}\n".encode())
     for requirement in RUNNER_REQUIREMENTS:
         digest.update(f"runner={requirement}\n".encode())
-    for name, content in _dependency_contents(repo, dependency_files(repo)):
+    if root not in (".", ""):
+        digest.update(f"root={root}\n".encode())
+    for name, content in _dependency_contents(repo, dependency_files(repo, root)):
         if content is None:
             digest.update(f"missing={name}\n".encode())
             continue
@@ -704,6 +715,7 @@ def ensure_project_env(
     project: str = "",
     cancel: threading.Event | None = None,
     version: str | None = None,
+    root: str = ".",
 ) -> ProjectEnv:
     """The cached environment for ``repo``'s dependencies, built in ``sandbox`` if missing.
 
@@ -727,7 +739,7 @@ def ensure_project_env(
     python = python or sandbox.env_python
     # an interpreter inside the sandbox (the Docker image's) is known by the sandbox
     identity = None if sandbox.env_python_on_host else sandbox_python_identity(sandbox, python)
-    key = env_key(repo, python, project=project, identity=identity)
+    key = env_key(repo, python, project=project, identity=identity, root=root)
     envs = cache_dir / "envs"
     final = envs / _env_name(key, project)
 
@@ -750,7 +762,7 @@ def ensure_project_env(
         _discard(final)  # no valid marker: not a finished environment
         return _build(
             repo, sandbox, cache_dir, key, final, python, project, emit, timeout_s, cancel,
-            identity, version or described_version(repo),
+            identity, version or described_version(repo), root,
         )  # fmt: skip
 
 
@@ -793,7 +805,7 @@ def _install_project(
         attempts.append((True, project.extras))
     last: ProjectEnvError | None = None
     for extras in dict.fromkeys(tuple(e) for _, e in attempts):
-        target = str(copy) + (f"[{','.join(extras)}]" if extras else "")
+        target = str(copy / plan.root) + (f"[{','.join(extras)}]" if extras else "")
         for editable in (True, False):
             how = "editable" if editable else "built"
             try:
@@ -903,6 +915,7 @@ def _build(
     cancel: threading.Event | None,
     sandbox_identity: str | None = None,
     version: str = "0.0.0",
+    root: str = ".",
 ) -> ProjectEnv:
     """Build the environment at its final path (we hold the key's lock; no marker yet)."""
     started = time.monotonic()
@@ -1038,7 +1051,7 @@ def _build(
             return _parse_distributions(result.stdout)
 
         try:
-            plan = setup_plan(copy)
+            plan = setup_plan(copy, root)
         except PlanError as exc:
             raise ProjectEnvError(str(exc), reason=str(exc)) from exc
         python_version = identity.split("|")[0].split()[0]
@@ -1103,7 +1116,7 @@ def _build(
                 "version": version if plan.scm else None,
             },
             "generated": generated,
-            "dependency_files": dependency_files(repo),
+            "dependency_files": dependency_files(repo, root),
             "site_packages": site_rel,
             "installed": installed,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),

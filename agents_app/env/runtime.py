@@ -106,6 +106,14 @@ def release_scratch(task: Task) -> None:
     shutil.rmtree(scratch_root() / f"task-{task.pk}", ignore_errors=True)
 
 
+def package_root(task: Task) -> str:
+    """The folder of the package under test (a monorepo's sub-project), from the analysis."""
+    analysis_file = Path(task.workspace) / "context" / "project_analysis.json"
+    if analysis_file.exists():
+        return str(read_json(analysis_file).get("package_root") or ".")
+    return "."
+
+
 def import_roots(task: Task) -> list[str]:
     analysis_file = Path(task.workspace) / "context" / "project_analysis.json"
     roots = ["."]
@@ -306,6 +314,7 @@ def build_runtime(ctx: StageContext) -> TaskRuntime:
             emit=ctx.emit,
             project=task.project_id,
             cancel=ctx.cancel,
+            root=package_root(task),
         )
     except ProjectEnvCancelled as exc:
         raise Cancelled() from exc

@@ -515,8 +515,69 @@ def _django_settings(
     return None
 
 
-def analyse_project(repo_root: Path) -> dict[str, Any]:
-    """Analyse the repository at ``repo_root`` without running any of its code."""
+PACKAGING_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+
+
+def package_roots(files: list[str]) -> list[str]:
+    """Folders below the repository's root (at most three deep) that hold a Python
+    project of their own: a pyproject.toml, setup.py or setup.cfg."""
+    found = set()
+    for f in files:
+        p = PurePosixPath(f)
+        if p.name in PACKAGING_FILES and 1 <= len(p.parts) - 1 <= 3 and not is_test_path(f):
+            found.add(p.parent.as_posix())
+    # the outermost of nested ones
+    return sorted(r for r in found if not any(r.startswith(o + "/") for o in found if o != r))
+
+
+def package_root(files: list[str], changed: list[str]) -> str:
+    """Where the package under test lives: the repository's root when it is a project, else
+    the sub-project that owns the changed files (a monorepo), else the only one there is."""
+    if any(f in PACKAGING_FILES for f in files):
+        return "."
+    roots = package_roots(files)
+    owning = {r for r in roots for c in changed if c.startswith(r + "/")}
+    if len(owning) == 1:
+        return owning.pop()
+    return roots[0] if len(roots) == 1 and not changed else "."
+
+
+def analyse_project(repo_root: Path, changed: list[str] | None = None) -> dict[str, Any]:
+    """Analyse the repository at ``repo_root`` without running any of its code.
+
+    `changed`: the changed files, which decide the package under test in a repository
+    holding several (its folder is `package_root`; import roots, test folders and the
+    pytest configuration are then that package's, as paths from the repository's root)."""
+    root = Path(repo_root)
+    files, _ = list_files(root)
+    sub = package_root(files, changed or [])
+    if sub != ".":
+        return _in_subfolder(analyse_project_at(root / sub), root, sub)
+    found = analyse_project_at(root)
+    found["package_root"] = "."
+    return found
+
+
+def _in_subfolder(found: dict[str, Any], root: Path, sub: str) -> dict[str, Any]:
+    """A sub-project's analysis with its paths made the repository's."""
+
+    def under(path: str) -> str:
+        return sub if path in (".", "") else f"{sub}/{path}"
+
+    found["package_root"] = sub
+    found["import_roots"] = [under(r) for r in found["import_roots"]]
+    found["test_dirs"] = [under(d) for d in found["test_dirs"]]
+    found["dependency_files"] = [under(d) for d in found["dependency_files"]]
+    if found.get("pytest_ini"):
+        found["pytest_ini"]["file"] = under(found["pytest_ini"]["file"])
+    found["warnings"].append(
+        f"the repository's root is not a Python project; the package under test is {sub}/"
+    )
+    return found
+
+
+def analyse_project_at(repo_root: Path) -> dict[str, Any]:
+    """The analysis of one project's folder."""
     root = Path(repo_root)
     warnings: list[str] = []
     files, from_git = list_files(root)

@@ -10,6 +10,7 @@ Raw results land in runs/ as JSON; the evaluator judges them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ from agents_app.lanes.mutation import lane as mutation_lane
 from agents_app.models import GeneratedTest
 from agents_app.pipeline.context import Cancelled, StageContext, StageError
 from agents_app.sandbox import Mount
+from agents_app.sandbox.base import RUNNER_SIDE
 from tasks_app.core import safe_fs
 from tasks_app.core.redaction import redact
 from tasks_app.core.workspace import Runs, Workspace, read_json, write_json
@@ -96,6 +98,9 @@ def suite_options(analysis: dict[str, Any]) -> tuple[list[str], dict[str, str], 
     ini = analysis.get("pytest_ini") or {}
     options: list[str] = []
     dropped: list[str] = []
+    if analysis.get("package_root", ".") != "." and ini.get("file"):
+        # a monorepo's package: its own configuration, node ids still from the root
+        options += ["-c", str(ini["file"]), "--rootdir", "."]
     if ini.get("addopts"):
         kept, dropped = filter_addopts(str(ini["addopts"]))
         options += ["-o", f"addopts={kept}"]
@@ -326,6 +331,70 @@ def export_coverage(rt: TaskRuntime, repo: Path, out: Path, files: list[Path]) -
     return {"files": {}, "error": redact((exp.stderr or exp.stdout)[-2000:]) or "export failed"}
 
 
+# 1: what makes a cached run of the existing suite the same run
+BASELINE_RECIPE = "1"
+
+
+def baseline_key(
+    task: Any,
+    rt: TaskRuntime,
+    paths: list[str],
+    changed_files: list[str],
+    options: list[str],
+    suite_env: dict[str, str],
+) -> str:
+    """What the existing suite's run depends on: the commit, the environment, the suite,
+    the files measured, how it is run, and TFactory's own helpers in the sandbox."""
+    helpers = hashlib.sha256()
+    for name in ("tfactory_pytest_plugin.py", "tfactory_covexport.py"):
+        helpers.update((RUNNER_SIDE / name).read_bytes())
+    parts = {
+        "recipe": BASELINE_RECIPE,
+        "head": task.head_sha,
+        "env": getattr(rt.project_env, "key", ""),
+        "sandbox": rt.sandbox.name,
+        "paths": paths,
+        "changed": changed_files,
+        "options": options,
+        "suite_env": suite_env,
+        "timeout": settings.TFACTORY_TEST_TIMEOUT_S,
+        "helpers": helpers.hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _baseline_file(key: str) -> Path:
+    return Path(settings.TFACTORY_CACHE_DIR) / "baselines" / f"{key}.json"
+
+
+def cached_baseline(key: str) -> dict[str, Any] | None:
+    """An earlier run of the same suite on the same commit (a lane rerun, a feedback round,
+    a later task), with its coverage keyed by repository-relative paths."""
+    try:
+        data = read_json(_baseline_file(key))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("key") != key:
+        return None
+    data["reused"] = f"measured {data.get('measured_at', 'earlier')}"
+    return data
+
+
+def keep_baseline(baseline: dict[str, Any], repo: Path) -> None:
+    """Cache a run whose figures are real (ok or failing): coverage paths made relative,
+    so another task's copy of the repository finds them."""
+    if (baseline.get("state") or {}).get("status") not in ("ok", "failing"):
+        return
+    prefix = str(repo).rstrip("/") + "/"
+    data = json.loads(json.dumps(baseline))
+    files = (data.get("coverage") or {}).get("files") or {}
+    data.setdefault("coverage", {})["files"] = {
+        (k[len(prefix) :] if k.startswith(prefix) else k): v for k, v in files.items()
+    }
+    data["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    write_json(_baseline_file(baseline["key"]), data)
+
+
 def setup_failure(ws: Workspace) -> dict[str, Any] | None:
     """runs/setup.json when the generating stage could not set the project up."""
     path = ws.runs / Runs.SETUP
@@ -368,9 +437,13 @@ def run(ctx: StageContext) -> str | None:
         ctx.set_lane(mutation_lane.LANE, "skipped", setup["sentence"])
         return None
     rt = build_runtime(ctx)
-    if not rerun:
+    generation = read_json(ctx.ws.runs / Runs.GENERATION) if (
+        ctx.ws.runs / Runs.GENERATION
+    ).exists() else {}  # fmt: skip
+    feedback_round = int(generation.get("round") or 1) > 1
+    if not rerun and not feedback_round:
         # first: they are quick and do not depend on the tests; a rerun of the functional
-        # or the mutation lane leaves their results as they were
+        # or the mutation lane, or a feedback round, leaves their results as they were
         security.run_lanes(ctx, installed=getattr(rt.project_env, "installed", None))
     tests = list(GeneratedTest.objects.filter(task=task))
     files = sorted({t.file for t in tests})
@@ -392,11 +465,19 @@ def run(ctx: StageContext) -> str | None:
         ctx.emit.warn("no changed Python code: there is nothing to measure")
         baseline = {"label": "baseline", "tests": [], "duration_s": 0.0, "coverage": {"files": {}}}
     elif existing:
-        ctx.emit(f"running the existing suite ({', '.join(existing)}) under coverage")
-        baseline = run_pytest(
-            ctx, rt, repo, existing, "baseline", coverage_files=changed, options=options,
-            extra_env=suite_env,
-        )  # fmt: skip
+        key = baseline_key(task, rt, existing, changed_files, options, suite_env)
+        cached = cached_baseline(key)
+        if cached is not None:
+            # the same commit, environment and suite: its per-test coverage is known
+            ctx.emit(f"the existing suite's run on this commit is reused ({cached['reused']})")
+            baseline = cached
+        else:
+            ctx.emit(f"running the existing suite ({', '.join(existing)}) under coverage")
+            baseline = run_pytest(
+                ctx, rt, repo, existing, "baseline", coverage_files=changed, options=options,
+                extra_env=suite_env,
+            )  # fmt: skip
+            baseline["key"] = key
         counts = _count(baseline)
         ctx.emit(
             f"existing suite: {counts['passed']} passed, {counts['failed']} failed, "
@@ -407,6 +488,8 @@ def run(ctx: StageContext) -> str | None:
         baseline = {"label": "baseline", "tests": [], "duration_s": 0.0}
         baseline["coverage"] = export_coverage(rt, repo, rt.out_dir("baseline"), changed)
     baseline["state"] = suite_state(baseline, existing if changed else [])
+    # how long the suite's run took, and whether an earlier run on this commit was reused
+    baseline["state"].update(duration_s=baseline.get("duration_s"), reused="reused" in baseline)
     if baseline["state"]["status"] == "broken":
         ctx.emit.warn(
             "the existing suite could not be run, so the 'before' figures are unknown: "
@@ -418,6 +501,8 @@ def run(ctx: StageContext) -> str | None:
             f"{', '.join(baseline['state']['failing_tests'][:5])}"
         )
     write_json(ctx.ws.runs / Runs.BASELINE, baseline)
+    if baseline.get("key") and "reused" not in baseline:
+        keep_baseline(baseline, repo)
 
     # candidates, N times in different orders
     runs: list[str] = []

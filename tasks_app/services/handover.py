@@ -420,10 +420,13 @@ def _lay_out(task: Task, checked: CheckedHandover, ws: Workspace) -> None:
             "worktree": str(worktree),
         },
     )
-    found = analysis.analyse_project(worktree)
+    changed = [
+        path for _, _, path in git.numstat(checked.repo, checked.merge_base, checked.head_sha)
+    ]
+    found = analysis.analyse_project(worktree, changed)
     found["config"] = checked.config or None  # .tfactory.yml, as validated
     try:  # what set-up will install, read statically; the build records what it did
-        found["setup"] = {"plan": setup_plan(worktree).as_json()}
+        found["setup"] = {"plan": setup_plan(worktree, found["package_root"]).as_json()}
     except PlanError as exc:
         found["setup"] = {"plan": None, "error": str(exc)}
     write_json(ws.context / "project_analysis.json", found)
