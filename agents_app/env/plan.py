@@ -30,7 +30,7 @@ from agents_app.env import requirements as reqfiles
 from agents_app.spec import config
 from tasks_app.core import safe_fs
 
-TEST_NAMES = ("test", "tests", "testing")
+TEST_NAMES = ("test", "tests", "testing", "ci")
 DEV_NAMES = ("dev",)
 # Hatch's environments a test command runs in
 HATCH_ENVS = ("hatch-test", "test", "tests", "default")
@@ -139,7 +139,7 @@ def setup_plan(repo: Path, root: str = ".") -> SetupPlan:
             if name:  # `myproj[test]` inside a group: the project itself, with extras
                 self_extras.extend(e for e in extras if e not in self_extras)
                 continue
-            if item.startswith("-e") or "${" in item or item.startswith(("file:", "/")):
+            if item.startswith("-e") or "{" in item or item.startswith(("file:", "/")):
                 plan.notes.append(f"{origin}: {item!r} is a local or editable path; not installed")
                 continue
             if item not in args:
@@ -154,7 +154,7 @@ def setup_plan(repo: Path, root: str = ".") -> SetupPlan:
         (DEV_FILES, "dev dependencies", True),
     ):
         for rel in reader.files(patterns):
-            plan.sources.append(Source(label, rel, ["-r", reader.path(rel)], optional))
+            plan.sources.append(Source(label, rel, ["-r", rel], optional))
 
     project_table = pyproject.get("project") if isinstance(pyproject.get("project"), dict) else {}
     dynamic = set(project_table.get("dynamic") or [])
@@ -259,8 +259,16 @@ def setup_plan(repo: Path, root: str = ".") -> SetupPlan:
     for origin, tox in reader.tox():
         deps = tox.get("deps", "")
         items: list[str] = []
+        by_factor: dict[str, str] = {}  # a package pinned per factor (django42: …): one
         for line in deps.splitlines():
-            line = re.sub(r"^[\w\-,{}]+:\s*", "", line.strip())  # a factor condition
+            line = line.strip()
+            factor = re.match(r"^[\w\-,{}!]+:\s*(?=\S)", line)
+            if factor and not line.startswith(("-r", "-c")):
+                requirement = line[factor.end() :]
+                name = _requirement_name(requirement)
+                if name:  # the last factor's pin of each package (usually the newest)
+                    by_factor[name] = requirement
+                continue
             if not line or line.startswith("#"):
                 continue
             line = line.replace("{toxinidir}/", "").replace("{toxinidir}", ".")
@@ -278,6 +286,8 @@ def setup_plan(repo: Path, root: str = ".") -> SetupPlan:
                         plan.sources.append(Source("test dependencies", origin, ["-r", rel]))
                 continue
             items.append(line)
+        plain = {_requirement_name(i) for i in items}
+        items += [r for name, r in by_factor.items() if name not in plain]
         add("test dependencies", origin, items)
         for extra in re.split(r"[\s,]+", tox.get("extras", "")):
             name_ = canonicalize_name(extra) if extra and "{" not in extra else ""
@@ -404,9 +414,6 @@ class _Reader:
     def rel(self, name: str) -> str:
         return name if self.root == "." else f"{self.root}/{name}"
 
-    def path(self, rel: str) -> str:
-        return rel
-
     def exists(self, rel: str) -> bool:
         try:
             safe_fs.read_bytes(self.repo, rel, limit=1)
@@ -527,6 +534,13 @@ def _regular(folder: Path) -> list[str]:
         return [e.name for e in folder.iterdir() if e.is_file() and not e.is_symlink()]
     except OSError:
         return []
+
+
+def _requirement_name(text: str) -> str | None:
+    try:
+        return canonicalize_name(Requirement(text).name)
+    except InvalidRequirement:
+        return None
 
 
 def _dependency_group(groups: dict[str, Any], name: str, seen: set[str]) -> list[str]:
