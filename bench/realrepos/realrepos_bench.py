@@ -34,12 +34,14 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urljoin
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agents_app.spec.changes import is_test_path  # noqa: E402 - after the path set-up
+from agents_app.sandbox.base import RUNNER_SIDE  # noqa: E402 - after the path set-up
+from agents_app.spec.changes import is_test_path  # noqa: E402
 
 # the project's JSON (the per-version endpoint is not served by every mirror)
 PYPI_JSON = "https://pypi.org/pypi/{name}/json"
@@ -74,12 +76,15 @@ def sdist(name: str, version: str, cache: Path) -> Path:
     )
     if found:
         return found[0]
-    with urllib.request.urlopen(PYPI_JSON.format(name=name), timeout=60) as r:  # noqa: S310 - a fixed https URL
+    index = PYPI_JSON.format(name=name)
+    with urllib.request.urlopen(index, timeout=60) as r:  # noqa: S310 - a fixed https URL
         meta = json.load(r)
     url = next(u for u in meta["releases"][version] if u["packagetype"] == "sdist")
     dest = folder / url["filename"]
-    with urllib.request.urlopen(url["url"], timeout=300) as r, open(dest, "wb") as fh:  # noqa: S310
-        shutil.copyfileobj(r, fh)
+    # a mirror may answer with URLs relative to the index's
+    with urllib.request.urlopen(urljoin(index, url["url"]), timeout=300) as r:  # noqa: S310
+        with open(dest, "wb") as fh:
+            shutil.copyfileobj(r, fh)
     return dest
 
 
@@ -198,14 +203,19 @@ def own_run(target: dict, repo: Path, cache: Path) -> dict:
     command = re.sub(r"^cd \S+ && ", "", target["test_command"])
     argv = command.split()
     argv[0] = str(py)
+    results = tree.parent / f"{tid}.results.json"
     if "pytest" in argv:
-        argv += ["--junitxml", str(tree.parent / f"{tid}.xml"), "-p", "no:cacheprovider"]
+        # counted the way TFactory counts: one record per collected item (a unittest
+        # subTest is part of its test, not a test of its own), by TFactory's own plugin
+        argv += ["-p", "tfactory_pytest_plugin"]
+        env["PYTHONPATH"] = str(RUNNER_SIDE)
+        env["TFACTORY_RESULTS"] = str(results)
     run = subprocess.run(
         argv, cwd=project_dir, capture_output=True, text=True, env=env, timeout=1800
     )
     out = {"seconds": round(time.monotonic() - started, 1), "exit": run.returncode}
     if "pytest" in argv:
-        out.update(_junit(tree.parent / f"{tid}.xml"))
+        out.update(_counted(results))
     else:  # unittest: "Ran N tests" and "OK (skipped=S)" / "FAILED (failures=F, errors=E)"
         text = run.stderr + run.stdout
         ran = re.search(r"Ran (\d+) tests?", text)
@@ -222,23 +232,19 @@ def own_run(target: dict, repo: Path, cache: Path) -> dict:
     return out
 
 
-def _junit(path: Path) -> dict:
-    import xml.etree.ElementTree as ET  # noqa: S405 - pytest's own report, just written
-
+def _counted(path: Path) -> dict:
     try:
-        root = ET.parse(path).getroot()  # noqa: S314
-    except (OSError, ET.ParseError) as exc:
-        return {"error": f"no junit report: {exc}"}
-    suites = [root] if root.tag == "testsuite" else list(root)
-    total = {
-        k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors", "skipped")
-    }
+        tests = json.loads(path.read_text())["tests"]
+    except (OSError, ValueError, KeyError) as exc:
+        return {"error": f"no results: {exc}"}
+    outcomes = [t.get("outcome") for t in tests]
+    skipped = sum(o in ("skipped", "xfailed") for o in outcomes)
     return {
-        "collected": total["tests"],
-        "passed": total["tests"] - total["failures"] - total["errors"] - total["skipped"],
-        "failed": total["failures"],
-        "errors": total["errors"],
-        "skipped": total["skipped"],
+        "collected": len(tests),
+        "passed": outcomes.count("passed"),
+        "failed": outcomes.count("failed"),
+        "errors": len(tests) - outcomes.count("passed") - outcomes.count("failed") - skipped,
+        "skipped": skipped,
     }
 
 
@@ -329,6 +335,9 @@ def main() -> int:
     parser.add_argument("--engine-budget", type=int, default=60)
     parser.add_argument("--skip-maintainers", action="store_true")
     parser.add_argument(
+        "--own-only", action="store_true", help="only the projects' own runs (a quick check)"
+    )
+    parser.add_argument(
         "--again",
         action="store_true",
         help="hand each feature branch over a second time: the existing suite's run on the "
@@ -352,6 +361,10 @@ def main() -> int:
             results.append({"id": tid, "error": str(exc)})
             continue
         own = own_run(target, repo, cache)
+        if args.own_only:
+            print(f"| {tid} | own run: {own} |", flush=True)
+            results.append({"id": tid, "own": own})
+            continue
         ours = figures(tfactory(target, repo, f"feature/{tid}", tid, home, args.engine_budget))
         maint = (
             {"cov_before": None, "mut_before": None}
