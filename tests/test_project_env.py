@@ -690,3 +690,73 @@ def test_cancel_during_a_build_stops_it_and_leaves_nothing(tmp_path, sandbox):
     envs = cache.resolve() / "envs"
     assert [p.name for p in envs.iterdir() if not p.name.endswith(".lock")] == []
     assert list((cache.resolve() / "build").iterdir()) == []
+
+
+def test_the_interpreter_is_the_default_when_accepted_else_the_newest_accepted():
+    from agents_app.env.interpreters import Interpreter, NoInterpreter, choose
+
+    default = Interpreter("/usr/bin/python3", "3.11.7")
+    others = [
+        default,
+        Interpreter("/p/3.12/bin/python3", "3.12.1"),
+        Interpreter("/p/3.13/bin/python3", "3.13.0"),
+        Interpreter("/p/3.9", "3.9.18"),
+    ]
+    assert choose(others, ">=3.9", None) is default
+    assert choose(others, ">=3.12", None).version == "3.13.0"
+    assert choose(others, ">=3.10,<3.13", None) is default
+    assert choose(others, "<3.10", None).version == "3.9.18"
+    assert choose(others, ">=3.9", "3.12").version == "3.12.1"
+    with pytest.raises(NoInterpreter, match=r"requires Python >=3\.14; the sandbox has 3\.11\.7"):
+        choose(others, ">=3.14", None)
+    with pytest.raises(NoInterpreter, match=r"asks for Python 3\.8"):
+        choose(others, None, "3.8")
+
+
+@pytest.mark.slow
+@needs_bwrap
+def test_a_project_that_requires_a_newer_python_gets_one_of_the_host_s(tmp_path, cache_dir):
+    from agents_app.env.interpreters import Version, host_interpreters
+
+    sandbox = get_sandbox("bwrap")
+    newer = [
+        i for i in host_interpreters(sandbox.env_python) if Version(i.version) >= Version("3.12")
+    ]
+    if not newer:
+        pytest.skip("no Python 3.12 or newer on this host")
+    repo = make_project(
+        tmp_path / "newer",
+        {
+            "pyproject.toml": """
+            [project]
+            name = "newer"
+            version = "0.1"
+            requires-python = ">=3.12"
+            [build-system]
+            requires = ["setuptools"]
+            build-backend = "setuptools.build_meta"
+            """,
+            "newer/__init__.py": "",
+        },
+    )
+    env = ensure_project_env(repo, sandbox, cache_dir)
+    newest = max(newer, key=lambda i: Version(i.version))
+    assert env.setup["python"] == newest.version
+    assert (
+        "the newest the sandbox has that the project's >=3.12 accepts" in env.setup["python_choice"]
+    )
+    assert env.python_prefix  # a host installation the runs must bind
+    work = tmp_path / "work"
+    work.mkdir()
+    result = sandbox.run(
+        [
+            str(env.python),
+            "-c",
+            "import sys, importlib.metadata as m; m.version('newer'); "
+            "print('%d.%d' % sys.version_info[:2])",
+        ],
+        mounts=[env.mount(), Mount(Path(env.python_prefix)), Mount(work, writable=True)],
+        workdir=work,
+        timeout_s=60,
+    )
+    assert result.ok and result.stdout.strip() == newest.minor, result.stderr

@@ -75,7 +75,7 @@ from urllib.parse import unquote, urlparse
 
 from packaging.utils import canonicalize_name
 
-from agents_app.env import requirements
+from agents_app.env import interpreters, requirements
 from agents_app.env.plan import PlanError, SetupPlan, Source, pep440, setup_plan
 from agents_app.sandbox import Mount, RunResult, Sandbox, SandboxError
 from tasks_app.core import git, safe_fs
@@ -236,6 +236,8 @@ class ProjectEnv:
     # files the project's build wrote into its source tree (a version module from git):
     # the worktree lacks them, so runs get them laid over (relative path -> text)
     generated: dict[str, str] = field(default_factory=dict)
+    # the host installation of its Python, when it is not TFactory's own (bound read-only)
+    python_prefix: str | None = None
 
     def mount(self) -> Mount:
         """The read-only mount later sandboxed steps use."""
@@ -701,6 +703,9 @@ def _reused(final: Path, key: str, marker: dict[str, Any]) -> ProjectEnv:
             for k, v in (marker.get("generated") or {}).items()
             if isinstance(k, str) and isinstance(v, str)
         },
+        python_prefix=marker.get("python_prefix")
+        if isinstance(marker.get("python_prefix"), str)
+        else None,
     )
 
 
@@ -736,7 +741,9 @@ def ensure_project_env(
             f"warning: {rel} is a symlink or not a regular file; TFactory does not follow "
             "links in the repository, so it is neither read nor installed"
         )
-    python = python or sandbox.env_python
+    choice = ""
+    if python is None:
+        python, choice = _interpreter(repo, root, sandbox)
     # an interpreter inside the sandbox (the Docker image's) is known by the sandbox
     identity = None if sandbox.env_python_on_host else sandbox_python_identity(sandbox, python)
     key = env_key(repo, python, project=project, identity=identity, root=root)
@@ -762,8 +769,46 @@ def ensure_project_env(
         _discard(final)  # no valid marker: not a finished environment
         return _build(
             repo, sandbox, cache_dir, key, final, python, project, emit, timeout_s, cancel,
-            identity, version or described_version(repo), root,
+            identity, version or described_version(repo), root, choice,
         )  # fmt: skip
+
+
+def _interpreter(repo: Path, root: str, sandbox: Sandbox) -> tuple[str, str]:
+    """The interpreter the environment is made with, and why that one: the sandbox's
+    default when the project accepts it, else the newest the sandbox can run that it
+    accepts (bubblewrap and the unsandboxed backend run the host's; Docker its image's)."""
+    try:
+        plan = setup_plan(repo, root)
+    except PlanError:
+        return sandbox.env_python, ""  # the build says what is wrong with the files
+    if not plan.requires_python and not plan.python:
+        return sandbox.env_python, ""
+    if sandbox.env_python_on_host:
+        version = interpreters.version_of(sandbox.env_python) or ""
+    else:
+        version = sandbox_python_identity(sandbox, sandbox.env_python).split()[0]
+    candidates = [interpreters.Interpreter(sandbox.env_python, version)]
+    try:
+        chosen = interpreters.choose(candidates, plan.requires_python, plan.python)
+    except interpreters.NoInterpreter as exc:
+        if not sandbox.env_python_on_host:  # Docker runs its image's Python only
+            raise ProjectEnvError(
+                f"{exc} (the Docker runner image has one Python; TFACTORY_SANDBOX=bwrap "
+                "runs the host's others)",
+                reason=str(exc),
+            ) from exc
+        candidates = interpreters.host_interpreters(sandbox.env_python)
+        try:
+            chosen = interpreters.choose(candidates, plan.requires_python, plan.python)
+        except interpreters.NoInterpreter as exc2:
+            raise ProjectEnvError(str(exc2), reason=str(exc2)) from exc2
+    if plan.python:
+        why = f"as .tfactory.yml asks ({plan.python})"
+    elif chosen.path != candidates[0].path:
+        why = f"the newest the sandbox has that the project's {plan.requires_python} accepts"
+    else:
+        why = "the sandbox's default"
+    return chosen.path, f"Python {chosen.version} ({why})"
 
 
 def described_version(repo: Path) -> str:
@@ -916,6 +961,7 @@ def _build(
     sandbox_identity: str | None = None,
     version: str = "0.0.0",
     root: str = ".",
+    choice: str = "",
 ) -> ProjectEnv:
     """Build the environment at its final path (we hold the key's lock; no marker yet)."""
     started = time.monotonic()
@@ -1113,9 +1159,12 @@ def _build(
                 "installed_from": done,
                 "skipped": skipped,
                 "python": python_version,
+                "python_choice": choice or None,
                 "version": version if plan.scm else None,
             },
             "generated": generated,
+            # a host installation the sandbox must bind to run this environment's Python
+            "python_prefix": str(prefixes[0]) if prefixes else None,
             "dependency_files": dependency_files(repo, root),
             "site_packages": site_rel,
             "installed": installed,
@@ -1142,4 +1191,5 @@ def _build(
         installed=installed,
         setup=marker["setup"],
         generated=generated,
+        python_prefix=marker["python_prefix"],
     )

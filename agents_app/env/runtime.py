@@ -201,6 +201,9 @@ class TaskRuntime:
             mounts.append(Mount(RUNNER_SIDE, writable=False))
         if self.project_env is not None:
             mounts.append(Mount(Path(self.project_env.path), writable=False))
+            if getattr(self.project_env, "python_prefix", None):
+                # another of the host's Pythons (bubblewrap): its installation, read-only
+                mounts.append(Mount(Path(self.project_env.python_prefix), writable=False))
         for name in tools_for("python").tool_envs:
             if name in self._tools:  # the tools this stage resolved before its first run
                 mounts += self._tools[name].mounts
