@@ -286,13 +286,16 @@ def setup_plan(repo: Path, root: str = ".") -> SetupPlan:
                         plan.sources.append(Source("test dependencies", origin, ["-r", rel]))
                 continue
             items.append(line)
-        plain = {_requirement_name(i) for i in items}
-        items += [r for name, r in by_factor.items() if name not in plain]
+        # a factor's pin (django42: Django>=4.2) only for a package nothing else declares:
+        # `pytest6: pytest==6.2.5` is a compatibility run, not the suite's own set-up
+        declared = {_requirement_name(i) for i in items} | _declared(
+            project_table, dynamic, poetry, setup_cfg, setup_py
+        )
+        items += [r for name, r in by_factor.items() if name not in declared]
         add("test dependencies", origin, items)
-        for extra in re.split(r"[\s,]+", tox.get("extras", "")):
-            name_ = canonicalize_name(extra) if extra and "{" not in extra else ""
-            if name_ and name_ not in extras:
-                extras.append(name_)
+        for extra in _tox_extras(tox.get("extras", "")):
+            if extra not in extras:
+                extras.append(extra)
 
     # setup.cfg / setup.py tests_require
     if setup_cfg is not None and setup_cfg.has_option("options", "tests_require"):
@@ -534,6 +537,43 @@ def _regular(folder: Path) -> list[str]:
         return [e.name for e in folder.iterdir() if e.is_file() and not e.is_symlink()]
     except OSError:
         return []
+
+
+_EXTRA = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _tox_extras(text: str) -> list[str]:
+    """tox's `extras`: the plain ones, and a factor's (`tests: tests`) when the factor is a
+    Python version or names tests — not a special run's (`mypy: tests-mypy`)."""
+    found = []
+    for line in text.splitlines():
+        line = line.strip()
+        factor = re.match(r"^([\w\-,{}!]+):\s*", line)
+        if factor:
+            names = factor.group(1).lower()
+            if not (re.search(r"\bpy\d|test", names)):
+                continue
+            line = line[factor.end() :]
+        for extra in re.split(r"[\s,]+", line):
+            if _EXTRA.match(extra):
+                found.append(canonicalize_name(extra))
+    return found
+
+
+def _declared(
+    project_table: dict[str, Any], dynamic: set[str], poetry: dict[str, Any], setup_cfg: Any,
+    setup_py: dict[str, Any],
+) -> set[str | None]:  # fmt: skip
+    """The names of the project's own runtime dependencies, as far as they are static."""
+    reqs: list[str] = []
+    if "dependencies" not in dynamic:
+        reqs += [str(r) for r in project_table.get("dependencies") or []]
+    reqs += [str(k) for k in (poetry.get("dependencies") or {}) if k.lower() != "python"]
+    if setup_cfg is not None and setup_cfg.has_option("options", "install_requires"):
+        reqs += setup_cfg.get("options", "install_requires").splitlines()
+    if isinstance(setup_py.get("install_requires"), list):
+        reqs += [str(r) for r in setup_py["install_requires"]]
+    return {_requirement_name(r.strip()) for r in reqs if r.strip()}
 
 
 def _requirement_name(text: str) -> str | None:

@@ -830,6 +830,61 @@ def _pip_args(src: Source, copy: Path) -> list[str]:
     return args
 
 
+def _install_together(
+    plan: SetupPlan,
+    copy: Path,
+    version: str,
+    pip: Callable[..., None],
+    done: list[str],
+    skipped: list[str],
+    emit: Callable[[str], None],
+) -> bool:
+    """The project (editable) and its test dependencies in one pip call — with the dev
+    groups and extras, else without them. False when neither resolves."""
+    project = plan.project
+    required = [s for s in plan.sources if not s.optional]
+    optional = [s for s in plan.sources if s.optional]
+    if project is None and not plan.sources:
+        return True
+    attempts = [True, False] if optional or (project and project.optional_extras) else [True]
+    for with_dev in attempts:
+        sources = required + (optional if with_dev else [])
+        args: list[str] = []
+        if project is not None:
+            extras = project.extras + (project.optional_extras if with_dev else [])
+            args += ["-e", str(copy / plan.root) + (f"[{','.join(extras)}]" if extras else "")]
+        args += [a for src in sources for a in _pip_args(src, copy)]
+        if not args:
+            continue
+        try:
+            pip(
+                "the project and its test dependencies, in one resolve"
+                + ("" if with_dev else " (without its dev groups)"),
+                ["install", *args],
+                extra_env=plan.version_env(version),
+            )
+        except ProjectEnvError:
+            continue
+        if plan.version_env(version):
+            done.append(f"version {version} given to {plan.scm} (the copy has no git history)")
+        if project is not None:
+            project.editable = True
+            used = project.extras + (project.optional_extras if with_dev else [])
+            done.append(
+                f"the project itself (editable) from {project.origin}"
+                + (f" with extras {', '.join(used)}" if used else "")
+            )
+        done += [f"{src.label} from {src.origin}" for src in sources]
+        if not with_dev:
+            left = [s.origin for s in optional] + [
+                f"extra {e}" for e in (project.optional_extras if project else [])
+            ]
+            skipped.append(f"{', '.join(left)}: skipped, they would not install with the rest")
+            emit(f"warning: {skipped[-1]}")
+        return True
+    return False
+
+
 def _install_project(
     plan: SetupPlan,
     copy: Path,
@@ -1110,27 +1165,31 @@ def _build(
         done: list[str] = []  # what was installed, from where
         skipped: list[str] = list(plan.notes)
         before = _listing(copy)
-        if plan.project is not None:
-            _install_project(plan, copy, version, pip, done, skipped)
-        required = [src for src in plan.sources if not src.optional]
-        if required:
-            args = [a for src in required for a in _pip_args(src, copy)]
-            pip(
-                "test dependencies (" + ", ".join(src.origin for src in required) + ")",
-                ["install", *args],
-                extra_env=plan.version_env(version),  # `-e .` lines of .tfactory.yml
-            )
-            done += [f"{src.label} from {src.origin}" for src in required]
-        for src in (s for s in plan.sources if s.optional):
-            try:
-                pip(f"{src.label} ({src.origin})", ["install", *_pip_args(src, copy)])
-            except ProjectEnvError as exc:
-                # a dev group's linters and doc tools are not needed to run the tests
-                why = f"pip could not install {exc.package}" if exc.package else "pip failed"
-                skipped.append(f"{src.origin}: skipped, {why} ({exc.reason or 'see the log'})")
-                emit(f"warning: {skipped[-1]}")
-            else:
-                done.append(f"{src.label} from {src.origin}")
+        # one resolve for the project and everything its tests need, as tox would: pip
+        # then picks versions that fit together (pytest and its plugins)
+        if not _install_together(plan, copy, version, pip, done, skipped, emit):
+            # one at a time, to find what will not install and why
+            if plan.project is not None:
+                _install_project(plan, copy, version, pip, done, skipped)
+            required = [src for src in plan.sources if not src.optional]
+            if required:
+                args = [a for src in required for a in _pip_args(src, copy)]
+                pip(
+                    "test dependencies (" + ", ".join(src.origin for src in required) + ")",
+                    ["install", *args],
+                    extra_env=plan.version_env(version),  # `-e .` lines of .tfactory.yml
+                )
+                done += [f"{src.label} from {src.origin}" for src in required]
+            for src in (s for s in plan.sources if s.optional):
+                try:
+                    pip(f"{src.label} ({src.origin})", ["install", *_pip_args(src, copy)])
+                except ProjectEnvError as exc:
+                    # a dev group's linters and doc tools are not needed to run the tests
+                    why = f"pip could not install {exc.package}" if exc.package else "pip failed"
+                    skipped.append(f"{src.origin}: skipped, {why} ({exc.reason or 'see the log'})")
+                    emit(f"warning: {skipped[-1]}")
+                else:
+                    done.append(f"{src.label} from {src.origin}")
         # what the builds wrote into the source tree (a version module from git)
         generated = _generated(copy, before)
         if generated:
