@@ -150,10 +150,17 @@ def test_poetry_with_a_test_group(tmp_path):
                 'build-backend = "poetry.core.masonry.api"\n'
             ),
             "tests/test_core.py": TEST_CORE,
+            # a suite that rewrites a fixture file of the repository, as tomlkit's does
+            "tests/fixture.toml": "a = 1\n",
+            "tests/test_rewrite.py": (
+                "from pathlib import Path\n\n\ndef test_rewrite():\n"
+                "    f = Path(__file__).with_name('fixture.toml')\n"
+                "    f.write_text(f.read_text())\n"
+            ),
         },
     )
     assert status == 0, out
-    assert_suite_ran(report, 2, out)
+    assert_suite_ran(report, 3, out)
     assert any("tool.poetry.group.test" in s for s in setup["installed_from"])
 
 

@@ -626,6 +626,8 @@ def fresh_repo(ctx: StageContext, rt: TaskRuntime, files: list[str]) -> tuple[Pa
     cand_dir = _free_name(repo, CANDIDATE_DIR)
     for rel in files:
         safe_fs.write_text(repo, f"{cand_dir}/{Path(rel).name}", (ctx.ws.root / rel).read_text())
+    # the sandbox's user owns the copy: a suite that rewrites its fixture files can
+    rt.sandbox.prepare_writable(repo)
     return repo, cand_dir
 
 
