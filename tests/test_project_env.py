@@ -760,3 +760,28 @@ def test_a_project_that_requires_a_newer_python_gets_one_of_the_host_s(tmp_path,
         timeout_s=60,
     )
     assert result.ok and result.stdout.strip() == newest.minor, result.stderr
+
+
+@pytest.mark.parametrize(
+    "output, package, reason",
+    [
+        (
+            "Collecting git+https://github.com/o/r (from -r t.txt (line 5))\n"
+            "ERROR: Cannot find command 'git' - do you have 'git' installed and in your PATH?",
+            "git+https://github.com/o/r",
+            "a version-control requirement the sandbox cannot fetch",
+        ),
+        (
+            "ERROR: Could not find a version that satisfies the requirement nope==1 "
+            "(from versions: none)\nERROR: No matching distribution found for nope==1",
+            "nope==1",
+            "no release on the package index satisfies it",
+        ),
+        ("ERROR: Exception:\nTraceback ...", None, "Exception:"),
+    ],
+)
+def test_pip_s_words_name_the_requirement_and_the_reason(output, package, reason):
+    from agents_app.env.project import pip_failure
+
+    found_package, found_reason = pip_failure(output)
+    assert found_package == package and found_reason.startswith(reason)

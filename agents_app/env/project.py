@@ -204,6 +204,15 @@ _PIP_FAILURES = (
 def pip_failure(output: str) -> tuple[str | None, str | None]:
     """(the requirement pip could not install, pip's reason) read from its output."""
     errors = [line.strip() for line in output.splitlines() if line.strip().startswith("ERROR:")]
+    vcs = re.findall(r"Collecting ((?:git|hg|svn|bzr)\+\S+)", output)
+    if vcs and any(
+        w in output for w in ("Cannot find command", "could not read", "Could not resolve")
+    ):
+        return (
+            vcs[-1],
+            "a version-control requirement the sandbox cannot fetch "
+            "(no git, or its host is out of reach)",
+        )
     for pattern, meaning in _PIP_FAILURES:
         if m := pattern.search(output):
             package = m.group(1).strip("'\"") if pattern.groups else None
