@@ -262,3 +262,29 @@ def test_a_package_in_a_subfolder_of_a_monorepo(tmp_path):
     assert analysis["package_root"] == sub
     assert analysis["import_roots"] == [sub] and analysis["test_dirs"] == [f"{sub}/tests"]
     assert any("dependency-groups" in s for s in analysis["setup"]["installed_from"])
+
+
+def test_a_suite_that_imports_what_only_another_group_declares_gets_that_group(tmp_path):
+    # git-changelog's tests import mkdocstrings, which only its docs group declares
+    status, report, setup, out = shape(
+        tmp_path,
+        {
+            "pyproject.toml": (
+                '[build-system]\nrequires = ["setuptools>=64"]\n'
+                'build-backend = "setuptools.build_meta"\n'
+                '[project]\nname = "greet"\nversion = "1.0"\n'
+                '[tool.setuptools]\npackages = ["greet"]\n'
+                '[dependency-groups]\ntest = ["pytest"]\ndocs = ["tomli-w"]\n'
+            ),
+            "tests/test_core.py": "import tomli_w\n\n" + TEST_CORE,
+        },
+    )
+    assert status == 0, out
+    assert_suite_ran(report, 2, out)
+    assert any(
+        "dependencies the suite imports from pyproject.toml [dependency-groups] docs" in s
+        for s in setup["installed_from"]
+    ), setup
+    assert "the suite imports tomli_w, which only pyproject.toml [dependency-groups] docs" in (
+        events_of(report)
+    )

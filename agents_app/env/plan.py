@@ -85,6 +85,17 @@ class SetupPlan:
     python: str | None = None  # the interpreter `.tfactory.yml` asks for ("3.12")
     scm: str | None = None  # the version-from-git tool the project's build uses
     notes: list[str] = field(default_factory=list)
+    # the project's other groups (docs, lint, …): not installed, unless its suite turns out
+    # to import something only they declare (`also`)
+    other_groups: list[Source] = field(default_factory=list)
+
+    def provider_of(self, module: str) -> Source | None:
+        """The other group that declares a distribution named like `module`."""
+        wanted = canonicalize_name(module.split(".")[0])
+        for group in self.other_groups:
+            if any(_requirement_name(a) == wanted for a in group.args):
+                return group
+        return None
 
     def version_env(self, version: str) -> dict[str, str]:
         """The pretend-version variables for the install, when the project gets its
@@ -110,9 +121,10 @@ def pep440(tag: str | None) -> str:
         return FALLBACK_VERSION
 
 
-def setup_plan(repo: Path, root: str = ".") -> SetupPlan:
+def setup_plan(repo: Path, root: str = ".", also: list[str] | None = None) -> SetupPlan:
     """The plan for the package at `root` of the repository `repo` (read with safe_fs:
-    a symlinked file is never followed)."""
+    a symlinked file is never followed). `also`: other groups (by origin) to install too,
+    because the suite imports what they declare."""
     repo = Path(repo)
     plan = SetupPlan(root=root)
     reader = _Reader(repo, root)
@@ -172,6 +184,17 @@ def setup_plan(repo: Path, root: str = ".") -> SetupPlan:
                 optional=name in DEV_NAMES,
             )
 
+    # the other PEP 735 groups, in case the suite needs one of them
+    if isinstance(groups, dict):
+        for name in sorted(set(groups) - set(TEST_NAMES) - set(DEV_NAMES)):
+            items = [i for i in _dependency_group(groups, name, set()) if "{" not in i]
+            if items:
+                plan.other_groups.append(
+                    Source(
+                        "other dependencies", f"pyproject.toml [dependency-groups] {name}", items
+                    )
+                )
+
     # extras: declared in pyproject, setup.cfg or setup.py
     declared_extras = set()
     if "optional-dependencies" not in dynamic and isinstance(
@@ -213,9 +236,29 @@ def setup_plan(repo: Path, root: str = ".") -> SetupPlan:
                     optional,
                 )
 
+    # Poetry's other groups, in case the suite needs one of them
+    for name, group in (poetry.get("group") or {}).items() if poetry else ():
+        if name in (*TEST_NAMES, *DEV_NAMES) or not isinstance(group, dict):
+            continue
+        items = [
+            spec
+            for dep, value in (group.get("dependencies") or {}).items()
+            if (spec := poetry_requirement(dep, value))
+        ]
+        if items:
+            plan.other_groups.append(
+                Source("other dependencies", f"pyproject.toml [tool.poetry.group.{name}]", items)
+            )
+
     # PDM's own dev groups (before PEP 735)
     pdm = tool.get("pdm") if isinstance(tool.get("pdm"), dict) else {}
     if isinstance(pdm.get("dev-dependencies"), dict):
+        for name, items in pdm["dev-dependencies"].items():
+            if name not in (*TEST_NAMES, *DEV_NAMES) and isinstance(items, list):
+                kept = [str(i) for i in items if "{" not in str(i) and not str(i).startswith("-")]
+                if kept:
+                    origin = f"pyproject.toml [tool.pdm.dev-dependencies] {name}"
+                    plan.other_groups.append(Source("other dependencies", origin, kept))
         for name in (*TEST_NAMES, *DEV_NAMES):
             items = pdm["dev-dependencies"].get(name)
             if isinstance(items, list):
@@ -342,6 +385,10 @@ def setup_plan(repo: Path, root: str = ".") -> SetupPlan:
             )
         if not plan.sources and (pyproject or setup_cfg is not None):
             plan.notes.append("no dependencies are declared for the tests")
+    for origin in also or []:
+        group = next((g for g in plan.other_groups if g.origin == origin), None)
+        if group is not None and group not in plan.sources:
+            plan.sources.append(Source("dependencies the suite imports", group.origin, group.args))
     return _configured(plan, project_config, reader)
 
 

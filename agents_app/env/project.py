@@ -730,6 +730,7 @@ def ensure_project_env(
     cancel: threading.Event | None = None,
     version: str | None = None,
     root: str = ".",
+    also: list[str] | None = None,
 ) -> ProjectEnv:
     """The cached environment for ``repo``'s dependencies, built in ``sandbox`` if missing.
 
@@ -756,6 +757,8 @@ def ensure_project_env(
     # an interpreter inside the sandbox (the Docker image's) is known by the sandbox
     identity = None if sandbox.env_python_on_host else sandbox_python_identity(sandbox, python)
     key = env_key(repo, python, project=project, identity=identity, root=root)
+    if also:  # groups the suite turned out to need: another environment
+        key = hashlib.sha256(f"{key}|also={json.dumps(sorted(also))}".encode()).hexdigest()
     envs = cache_dir / "envs"
     final = envs / _env_name(key, project)
 
@@ -778,7 +781,7 @@ def ensure_project_env(
         _discard(final)  # no valid marker: not a finished environment
         return _build(
             repo, sandbox, cache_dir, key, final, python, project, emit, timeout_s, cancel,
-            identity, version or described_version(repo), root, choice,
+            identity, version or described_version(repo), root, choice, also or [],
         )  # fmt: skip
 
 
@@ -1026,6 +1029,7 @@ def _build(
     version: str = "0.0.0",
     root: str = ".",
     choice: str = "",
+    also: list[str] | None = None,
 ) -> ProjectEnv:
     """Build the environment at its final path (we hold the key's lock; no marker yet)."""
     started = time.monotonic()
@@ -1161,7 +1165,7 @@ def _build(
             return _parse_distributions(result.stdout)
 
         try:
-            plan = setup_plan(copy, root)
+            plan = setup_plan(copy, root, also)
         except PlanError as exc:
             raise ProjectEnvError(str(exc), reason=str(exc)) from exc
         python_version = identity.split("|")[0].split()[0]

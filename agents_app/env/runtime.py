@@ -29,7 +29,14 @@ from agents_app.sandbox import Mount, RunResult, SandboxError
 from agents_app.sandbox.base import RUNNER_SIDE
 from tasks_app.core import git, safe_fs
 from tasks_app.core.redaction import redact
-from tasks_app.core.workspace import read_json, scratch_root, worktrees_root, write_json
+from tasks_app.core.workspace import (
+    Runs,
+    Workspace,
+    read_json,
+    scratch_root,
+    worktrees_root,
+    write_json,
+)
 from tasks_app.models import Task
 
 BOOT = RUNNER_SIDE / "boot"
@@ -104,6 +111,12 @@ def task_of_session(key: str) -> int | None:
 
 def release_scratch(task: Task) -> None:
     shutil.rmtree(scratch_root() / f"task-{task.pk}", ignore_errors=True)
+
+
+def setup_also(ws: Workspace) -> list[str]:
+    """The project's other dependency groups its suite turned out to need (by origin)."""
+    path = ws.runs / Runs.SETUP_ALSO
+    return list(read_json(path)) if path.exists() else []
 
 
 def package_root(task: Task) -> str:
@@ -318,6 +331,7 @@ def build_runtime(ctx: StageContext) -> TaskRuntime:
             project=task.project_id,
             cancel=ctx.cancel,
             root=package_root(task),
+            also=setup_also(ctx.ws),
         )
     except ProjectEnvCancelled as exc:
         raise Cancelled() from exc

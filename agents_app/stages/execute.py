@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shlex
 import time
 from collections.abc import Sequence
@@ -22,7 +23,15 @@ from typing import Any
 
 from django.conf import settings
 
-from agents_app.env.runtime import TaskRuntime, build_runtime, copy_tree, import_roots
+from agents_app.env.plan import PlanError, setup_plan
+from agents_app.env.runtime import (
+    TaskRuntime,
+    build_runtime,
+    copy_tree,
+    import_roots,
+    package_root,
+    setup_also,
+)
 from agents_app.lanes import functional, security
 from agents_app.lanes.mutation import lane as mutation_lane
 from agents_app.models import GeneratedTest
@@ -461,48 +470,19 @@ def run(ctx: StageContext) -> str | None:
             f"the project's pytest addopts without {shlex.join(dropped)} (they would "
             "change what is measured)"
         )
-    if not changed:
-        ctx.emit.warn("no changed Python code: there is nothing to measure")
-        baseline = {"label": "baseline", "tests": [], "duration_s": 0.0, "coverage": {"files": {}}}
-    elif existing:
-        key = baseline_key(task, rt, existing, changed_files, options, suite_env)
-        cached = cached_baseline(key)
-        if cached is not None:
-            # the same commit, environment and suite: its per-test coverage is known
-            ctx.emit(f"the existing suite's run on this commit is reused ({cached['reused']})")
-            baseline = cached
-        else:
-            ctx.emit(f"running the existing suite ({', '.join(existing)}) under coverage")
-            baseline = run_pytest(
-                ctx, rt, repo, existing, "baseline", coverage_files=changed, options=options,
-                extra_env=suite_env,
-            )  # fmt: skip
-            baseline["key"] = key
-        counts = _count(baseline)
-        ctx.emit(
-            f"existing suite: {counts['passed']} passed, {counts['failed']} failed, "
-            f"{counts['error']} errors in {baseline['duration_s']:.1f}s"
-        )
-    else:
-        ctx.emit.warn("the project has no test folder; 'before' coverage is zero")
-        baseline = {"label": "baseline", "tests": [], "duration_s": 0.0}
-        baseline["coverage"] = export_coverage(rt, repo, rt.out_dir("baseline"), changed)
-    baseline["state"] = suite_state(baseline, existing if changed else [])
-    # how long the suite's run took, and whether an earlier run on this commit was reused
-    baseline["state"].update(duration_s=baseline.get("duration_s"), reused="reused" in baseline)
-    if baseline["state"]["status"] == "broken":
-        ctx.emit.warn(
-            "the existing suite could not be run, so the 'before' figures are unknown: "
-            + baseline["state"]["first_error"].strip().splitlines()[-1][:300]
-        )
-    elif baseline["state"]["status"] == "failing":
-        ctx.emit.warn(
-            f"the existing suite fails on the feature branch: "
-            f"{', '.join(baseline['state']['failing_tests'][:5])}"
-        )
-    write_json(ctx.ws.runs / Runs.BASELINE, baseline)
-    if baseline.get("key") and "reused" not in baseline:
-        keep_baseline(baseline, repo)
+    baseline = measure_suite(ctx, rt, repo, existing, changed_files, options, suite_env)
+    for _ in range(MAX_GROUPS_ADDED):
+        group, module = needed_group(ctx, baseline)
+        if group is None:
+            break
+        # the suite imports what only another of the project's groups declares (a docs
+        # group's package, say): that group too, in a new environment, and measure again
+        ctx.emit(f"the suite imports {module}, which only {group} declares; installing it too")
+        write_json(ctx.ws.runs / Runs.SETUP_ALSO, [*setup_also(ctx.ws), group])
+        rt = build_runtime(ctx)
+        repo, cand_dir = fresh_repo(ctx, rt, files)
+        baseline = measure_suite(ctx, rt, repo, existing, changed_files, options, suite_env)
+    changed = [repo / p for p in changed_files]
 
     # candidates, N times in different orders
     runs: list[str] = []
@@ -615,6 +595,87 @@ def run_mutation_lane(
     text = ", ".join(f"{n} {st}" for st, n in sorted(counts.items())) or "no mutants"
     ctx.emit(f"mutation: {len(data['mutants'])} mutant(s) in {data['duration_s']:.1f}s: {text}")
     ctx.set_lane(mutation_lane.LANE, "done", text)
+
+
+MAX_GROUPS_ADDED = 3
+
+
+def measure_suite(
+    ctx: StageContext,
+    rt: TaskRuntime,
+    repo: Path,
+    existing: list[str],
+    changed_files: list[str],
+    options: list[str],
+    suite_env: dict[str, str],
+) -> dict[str, Any]:
+    """The existing suite's run under coverage of the changed files (or an earlier run of
+    the same suite on the same commit), with its state; written to runs/baseline.json."""
+    task = ctx.task
+    changed = [repo / p for p in changed_files]
+    if not changed:
+        ctx.emit.warn("no changed Python code: there is nothing to measure")
+        baseline = {"label": "baseline", "tests": [], "duration_s": 0.0, "coverage": {"files": {}}}
+    elif existing:
+        key = baseline_key(task, rt, existing, changed_files, options, suite_env)
+        cached = cached_baseline(key)
+        if cached is not None:
+            # the same commit, environment and suite: its per-test coverage is known
+            ctx.emit(f"the existing suite's run on this commit is reused ({cached['reused']})")
+            baseline = cached
+        else:
+            ctx.emit(f"running the existing suite ({', '.join(existing)}) under coverage")
+            baseline = run_pytest(
+                ctx, rt, repo, existing, "baseline", coverage_files=changed, options=options,
+                extra_env=suite_env,
+            )  # fmt: skip
+            baseline["key"] = key
+        counts = _count(baseline)
+        ctx.emit(
+            f"existing suite: {counts['passed']} passed, {counts['failed']} failed, "
+            f"{counts['error']} errors in {baseline['duration_s']:.1f}s"
+        )
+    else:
+        ctx.emit.warn("the project has no test folder; 'before' coverage is zero")
+        baseline = {"label": "baseline", "tests": [], "duration_s": 0.0}
+        baseline["coverage"] = export_coverage(rt, repo, rt.out_dir("baseline"), changed)
+    baseline["state"] = suite_state(baseline, existing if changed else [])
+    # how long the suite's run took, and whether an earlier run on this commit was reused
+    baseline["state"].update(duration_s=baseline.get("duration_s"), reused="reused" in baseline)
+    if baseline["state"]["status"] == "broken":
+        ctx.emit.warn(
+            "the existing suite could not be run, so the 'before' figures are unknown: "
+            + baseline["state"]["first_error"].strip().splitlines()[-1][:300]
+        )
+    elif baseline["state"]["status"] == "failing":
+        ctx.emit.warn(
+            f"the existing suite fails on the feature branch: "
+            f"{', '.join(baseline['state']['failing_tests'][:5])}"
+        )
+    write_json(ctx.ws.runs / Runs.BASELINE, baseline)
+    if baseline.get("key") and "reused" not in baseline:
+        keep_baseline(baseline, repo)
+    return baseline
+
+
+def needed_group(ctx: StageContext, baseline: dict[str, Any]) -> tuple[str | None, str]:
+    """(the origin of the project's other dependency group that declares the module the
+    suite could not import, the module), when the suite is broken by just that."""
+    state = baseline.get("state") or {}
+    if state.get("status") != "broken":
+        return None, ""
+    found = re.search(r"No module named '([\w.]+)'", state.get("first_error") or "")
+    if not found:
+        return None, ""
+    module = found.group(1)
+    try:
+        plan = setup_plan(ctx.task.worktree_path, package_root(ctx.task), setup_also(ctx.ws))
+    except PlanError:
+        return None, module
+    group = plan.provider_of(module)
+    if group is None or group.origin in setup_also(ctx.ws):
+        return None, module
+    return group.origin, module
 
 
 def fresh_repo(ctx: StageContext, rt: TaskRuntime, files: list[str]) -> tuple[Path, str]:

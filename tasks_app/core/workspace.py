@@ -26,6 +26,7 @@ class Runs:
     """The names of the files in runs/: what each stage leaves for the next ones."""
 
     SETUP = "setup.json"  # the project's set-up, when it failed (generator)
+    SETUP_ALSO = "setup_also.json"  # other groups the suite needs after all (executor)
     BASELINE = "baseline.json"  # the existing suite's run under coverage (executor)
     INDEX = "index.json"  # which runs the executor made (executor)
     GENERATION = "generation.json"  # what each engine or model subtask produced (generator)
