@@ -221,7 +221,11 @@ def test_a_unittest_only_suite_named_the_unittest_way(tmp_path):
             "setup.py": "from setuptools import setup\nsetup(name='greet', packages=['greet'])\n",
             "tests/__init__.py": "",
             "tests/testcore.py": (
-                "import unittest\n\nfrom greet.core import greet\n\n\n"
+                # as Markdown's suite does: warnings are errors, and a helper class named
+                # like a test has an __init__ (unittest never collects it; pytest would)
+                "import unittest\nimport warnings\n\nfrom greet.core import greet\n\n"
+                "warnings.simplefilter('error')\n\n\n"
+                "class TestSuite:\n    def __init__(self, name):\n        self.name = name\n\n\n"
                 "class GreetTests(unittest.TestCase):\n"
                 "    def test_greet(self):\n        self.assertEqual(greet('Ann'), 'Hello Ann')\n\n"
                 "    def test_greet_b(self):\n        self.assertEqual(greet('B'), 'Hello B')\n"

@@ -74,7 +74,10 @@ def test_a_unittest_only_suite_is_collected_by_unittest_s_file_names(tmp_path):
     analysis = analyse_project(root)
     assert analysis["test_framework"] == "unittest"
     options, _, _ = suite_options(analysis)
-    assert options == ["-o", "python_files=test*.py *_test.py *_tests.py"]
+    assert options == [
+        "-o", "python_files=test*.py *_test.py *_tests.py",
+        "-o", "python_classes=", "-o", "python_functions=",
+    ]  # fmt: skip
 
 
 def test_a_django_app_runs_with_the_settings_module_its_test_runner_names(tmp_path):

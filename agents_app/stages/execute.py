@@ -113,8 +113,11 @@ def suite_options(analysis: dict[str, Any]) -> tuple[list[str], dict[str, str], 
     if ini.get("addopts"):
         kept, dropped = filter_addopts(str(ini["addopts"]))
         options += ["-o", f"addopts={kept}"]
-    if analysis.get("test_framework") == "unittest" and not ini.get("python_files"):
+    if analysis.get("test_framework") == "unittest" and not ini:
+        # collect as unittest discovers: its file names, TestCase classes only (a helper
+        # class or function named Test…/test_… is not a test to it)
         options += ["-o", "python_files=test*.py *_test.py *_tests.py"]
+        options += ["-o", "python_classes=", "-o", "python_functions="]
     env = {}
     if analysis.get("django_settings") and "django" in (analysis.get("frameworks") or []):
         env["DJANGO_SETTINGS_MODULE"] = str(analysis["django_settings"])
