@@ -84,7 +84,9 @@ from tasks_app.core.safe_fs import UnsafePath
 # Bump when the way environments are built changes: every cached environment is rebuilt.
 # 3: the project itself is installed (editable where its backend can), with its test
 # dependencies from every place a project declares them (agents_app/env/plan.py)
-RECIPE_VERSION = "3"
+# 4: the project and its test dependencies in one resolve
+# (the plan itself is part of the key too: a change of what is installed is a new env)
+RECIPE_VERSION = "4"
 
 COVERAGE_REQUIREMENT = "coverage==7.17.4"
 PYTEST_TIMEOUT_REQUIREMENT = "pytest-timeout==2.4.0"
@@ -432,6 +434,10 @@ def env_key(
         digest.update(f"runner={requirement}\n".encode())
     if root not in (".", ""):
         digest.update(f"root={root}\n".encode())
+    try:  # what will be installed, as read from the files: a new reading, a new env
+        digest.update(json.dumps(setup_plan(repo, root).as_json(), sort_keys=True).encode())
+    except PlanError as exc:
+        digest.update(f"plan-error={exc}\n".encode())
     for name, content in _dependency_contents(repo, dependency_files(repo, root)):
         if content is None:
             digest.update(f"missing={name}\n".encode())
